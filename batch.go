@@ -1,0 +1,129 @@
+package rita
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Headers of JetStream's atomic batch publish.
+const (
+	hdrBatchID     = "Nats-Batch-Id"
+	hdrBatchSeq    = "Nats-Batch-Sequence"
+	hdrBatchCommit = "Nats-Batch-Commit"
+)
+
+// defaultRequestTimeout bounds a request whose context has no deadline, as
+// the jetstream package does for its own requests.
+const defaultRequestTimeout = 5 * time.Second
+
+// batchAck is the server's answer to the commit of an atomic batch.
+type batchAck struct {
+	Error    *jetstream.APIError `json:"error,omitempty"`
+	Stream   string              `json:"stream"`
+	Sequence uint64              `json:"seq"`
+	Batch    string              `json:"batch"`
+	Count    int                 `json:"count"`
+}
+
+// publishBatch stores events as one atomic batch. Every message carries the
+// batch ID and its place in the batch; the last one also carries the commit
+// header and is sent as a request. The server stages the others and, on the
+// commit, stores all of them or none: a gap, a failed expectation or a
+// duplicate ID anywhere fails the whole batch in the commit's answer. The
+// staged messages are published without a reply subject, so the batch costs
+// one round trip.
+func (s *EventStore) publishBatch(ctx context.Context, events []encodedEvent) (uint64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultRequestTimeout)
+		defer cancel()
+	}
+	id := nuid.Next()
+	for i, ev := range events {
+		ev.msg.Header[hdrBatchID] = []string{id}
+		ev.msg.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
+	}
+	last := events[len(events)-1].msg
+	last.Header[hdrBatchCommit] = []string{"1"}
+	for _, ev := range events[:len(events)-1] {
+		if err := s.m.nc.PublishMsg(ev.msg); err != nil {
+			return 0, fmt.Errorf("rita: append to store %q: %w", s.name, err)
+		}
+	}
+	resp, err := s.m.nc.RequestMsgWithContext(ctx, last)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			err = fmt.Errorf("%w: %w", jetstream.ErrNoStreamResponse, err)
+		}
+		return 0, s.publishError(err)
+	}
+	var ack batchAck
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return 0, fmt.Errorf("rita: append to store %q: %w: %w", s.name, jetstream.ErrInvalidJSAck, err)
+	}
+	if ack.Error != nil {
+		if ack.Error.ErrorCode == errCodeBatchDuplicate {
+			return 0, s.duplicateError(ctx, events)
+		}
+		return 0, s.publishError(fmt.Errorf("nats: %w", ack.Error))
+	}
+	if ack.Count != len(events) || ack.Sequence < uint64(len(events)) {
+		return 0, fmt.Errorf("rita: append to store %q: %w: batch of %d acknowledged with count %d at sequence %d",
+			s.name, jetstream.ErrInvalidJSAck, len(events), ack.Count, ack.Sequence)
+	}
+	first := ack.Sequence - uint64(len(events)) + 1
+	for i, ev := range events {
+		ev.event.sequence = first + uint64(i)
+		ev.event.subject = ev.msg.Subject
+	}
+	return ack.Sequence, nil
+}
+
+// duplicateError says which IDs of a refused batch are already stored. The
+// server does not name them, so it looks for them among the messages stored
+// on the batch's subjects within the stream's duplicate window.
+func (s *EventStore) duplicateError(ctx context.Context, events []encodedEvent) error {
+	ids := make(map[string]bool, len(events))
+	subjects := make([]string, 0, len(events))
+	for _, ev := range events {
+		ids[ev.event.ID] = true
+		subjects = append(subjects, ev.msg.Subject)
+	}
+	slices.Sort(subjects)
+	subjects = slices.Compact(subjects)
+
+	window := 2 * time.Minute
+	if info := s.stream.CachedInfo(); info != nil && info.Config.Duplicates > 0 {
+		window = info.Config.Duplicates
+	}
+	var found []string
+	spec := readSpec{
+		subjects:    subjects,
+		startTime:   time.Now().Add(-window - time.Minute),
+		headersOnly: true,
+	}
+	err := s.read(ctx, spec, func(msg jetstream.Msg, _ *jetstream.MsgMetadata) error {
+		if id := msg.Headers().Get(hdrMsgID); ids[id] {
+			found = append(found, id)
+		}
+		return nil
+	})
+	if err != nil || len(found) == 0 {
+		all := make([]string, 0, len(events))
+		for _, ev := range events {
+			all = append(all, ev.event.ID)
+		}
+		return fmt.Errorf("%w: store %q: one of the batch's IDs is already stored: %s", ErrDuplicateEvent, s.name, strings.Join(all, ", "))
+	}
+	return fmt.Errorf("%w: store %q: ID %s already stored", ErrDuplicateEvent, s.name, strings.Join(found, ", "))
+}

@@ -1,0 +1,107 @@
+package rita
+
+import "errors"
+
+// Errors returned by the event store. Every error the package returns for one
+// of these causes wraps the sentinel, so callers match it with errors.Is; the
+// wrapping message says which event, entity or option was at fault.
+var (
+	// ErrSequenceConflict is returned by Append (and Decide, DecideAndEvolve)
+	// when an event's Expect does not hold: another event was stored for the
+	// expected subject since the expected sequence. Nothing is stored.
+	ErrSequenceConflict = errors.New("rita: sequence conflict")
+
+	// ErrEventDataRequired is returned when an event has no Data.
+	ErrEventDataRequired = errors.New("rita: event data required")
+
+	// ErrEventEntityRequired is returned when an event has no Entity.
+	ErrEventEntityRequired = errors.New("rita: event entity required")
+
+	// ErrEventEntityInvalid is returned when an event's Entity is not two
+	// non-empty tokens ("<type>.<id>") free of wildcards and whitespace.
+	ErrEventEntityInvalid = errors.New("rita: event entity invalid")
+
+	// ErrEventTypeRequired is returned when an event has no Type and there is
+	// no type registry to derive it from.
+	ErrEventTypeRequired = errors.New("rita: event type required")
+
+	// ErrNoEvents is returned by Append when it is given no events.
+	ErrNoEvents = errors.New("rita: no events provided")
+
+	// ErrEventStoreNameRequired is returned when an event store name is empty.
+	ErrEventStoreNameRequired = errors.New("rita: event store name is required")
+
+	// ErrSubjectTooManyTokens is returned when a filter has more than the
+	// three tokens <entity-type>.<entity-id>.<event-type>.
+	ErrSubjectTooManyTokens = errors.New("rita: subject can have at most three tokens")
+)
+
+// Errors returned by Model when the wrapped value lacks a capability.
+var (
+	// ErrEvolverNotImplemented is returned by Model.Evolve when T does not
+	// implement Evolver.
+	ErrEvolverNotImplemented = errors.New("evolver not implemented")
+
+	// ErrDeciderNotImplemented is returned by Model.Decide when T does not
+	// implement Decider.
+	ErrDeciderNotImplemented = errors.New("decider not implemented")
+
+	// ErrViewerNotImplemented is returned when a view is asked of a value
+	// that cannot provide one.
+	ErrViewerNotImplemented = errors.New("viewer not implemented")
+)
+
+// Errors added beyond the original documented set.
+var (
+	// ErrDuplicateEvent is returned by Append when several events are
+	// appended as one batch and one of their IDs is already stored (within
+	// the stream's duplicate window) or appears twice in the batch. The error
+	// names the ID. Nothing is stored. (A single event whose ID is already
+	// stored is not an error: Append returns the sequence it was stored at.)
+	ErrDuplicateEvent = errors.New("rita: duplicate event")
+
+	// ErrTooManyEvents is returned by Append when more events are given than
+	// one atomic batch can hold (MaxBatchSize). Nothing is stored.
+	ErrTooManyEvents = errors.New("rita: too many events for one atomic append")
+
+	// ErrEventNil is returned by Append when the events slice holds a nil
+	// event, and by Decide when a decider returns one.
+	ErrEventNil = errors.New("rita: nil event")
+
+	// ErrEventTypeInvalid is returned when an event's Type is not a valid
+	// subject fragment, disagrees with the type registry, or names a type
+	// the registry does not know.
+	ErrEventTypeInvalid = errors.New("rita: event type invalid")
+
+	// ErrEventMetaInvalid is returned when an event's metadata key cannot be
+	// carried as a header name, or a value holds a line break.
+	ErrEventMetaInvalid = errors.New("rita: event metadata invalid")
+
+	// ErrEventDataInvalid is returned when an event's Data cannot be encoded:
+	// without a registry it must be a []byte; with one it must be a value of
+	// a registered type (or a []byte already encoded with the registry's
+	// codec) that passes its Validate method.
+	ErrEventDataInvalid = errors.New("rita: event data invalid")
+
+	// ErrEventDecode is returned when a stored message cannot be turned into
+	// an Event: a missing or malformed rita header, an unknown codec or type,
+	// or a payload the codec cannot decode.
+	ErrEventDecode = errors.New("rita: event cannot be decoded")
+
+	// ErrEventStoreNameInvalid is returned when an event store name cannot be
+	// used as a JetStream stream name and subject token (dots, spaces,
+	// wildcards, path separators, or too long).
+	ErrEventStoreNameInvalid = errors.New("rita: event store name invalid")
+
+	// ErrFilterInvalid is returned when a filter given to WithFilters has an
+	// empty token, whitespace, or a misplaced wildcard.
+	ErrFilterInvalid = errors.New("rita: filter invalid")
+
+	// ErrInvalidOption is returned when an option is given a value it cannot
+	// take, or is passed to an operation it does not apply to.
+	ErrInvalidOption = errors.New("rita: invalid option")
+
+	// ErrInvalidArgument is returned when a required argument is nil: a
+	// context, a connection, a model or a command.
+	ErrInvalidArgument = errors.New("rita: invalid argument")
+)

@@ -1,0 +1,38 @@
+package types
+
+import "errors"
+
+// Sentinel errors returned, wrapped, by this package. Match them with
+// errors.Is; the wrapping error says which name, Go type or codec was at fault.
+var (
+	// ErrTypeNameInvalid is returned by NewRegistry for an empty or malformed
+	// type name.
+	ErrTypeNameInvalid = errors.New("types: invalid type name")
+
+	// ErrTypeInvalid is returned by NewRegistry for a *Type that cannot be
+	// used: nil, a nil or panicking Init, an Init that does not return a
+	// non-nil pointer to a struct, or a type whose zero value does not
+	// round-trip through the registry's codec.
+	ErrTypeInvalid = errors.New("types: invalid type")
+
+	// ErrTypeNotRegistered is returned for a type name or Go type that is
+	// not in the registry.
+	ErrTypeNotRegistered = errors.New("types: type not registered")
+
+	// ErrTypeDuplicate is returned by NewRegistry when one Go type is
+	// registered under more than one name.
+	ErrTypeDuplicate = errors.New("types: type registered twice")
+
+	// ErrCodecUnknown is returned by NewRegistry for a codec name it does
+	// not know.
+	ErrCodecUnknown = errors.New("types: unknown codec")
+
+	// ErrValueInvalid is returned by Registry.Marshal for a nil value or
+	// a value whose Validate method fails; the validation error is wrapped
+	// too.
+	ErrValueInvalid = errors.New("types: invalid value")
+
+	// ErrOptionInvalid is returned by NewRegistry for a nil option or for
+	// options that conflict, such as two different codecs.
+	ErrOptionInvalid = errors.New("types: invalid registry option")
+)
