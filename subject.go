@@ -13,7 +13,7 @@ import (
 //
 // and the stream ES_NAME captures $ES.NAME.>. Filters and expectation patterns
 // name a part of that space in one to three tokens; the tokens they leave out
-// match anything, including event types that themselves contain dots.
+// match anything. Each part is one token, so an event type has no dots.
 
 const (
 	streamPrefix  = "ES_"
@@ -78,16 +78,15 @@ func validateEntity(entity string) error {
 	return nil
 }
 
-// validateEventType checks that typ can end an event subject: one or more
-// literal tokens separated by dots.
+// validateEventType checks that typ can end an event subject: one literal
+// token, so that "<entity-type>.<entity-id>.*" matches every event of an
+// entity.
 func validateEventType(typ string) error {
 	if typ == "" {
 		return ErrEventTypeRequired
 	}
-	for tok := range strings.SplitSeq(typ, ".") {
-		if !validLiteralToken(tok) {
-			return fmt.Errorf("%w: %q must be dot-separated tokens without wildcards or whitespace", ErrEventTypeInvalid, typ)
-		}
+	if !validLiteralToken(typ) {
+		return fmt.Errorf("%w: %q must be one subject token: no dots, wildcards or whitespace", ErrEventTypeInvalid, typ)
 	}
 	return nil
 }
@@ -99,13 +98,13 @@ func eventSubject(store, entity, typ string) string {
 
 // entityPattern matches every event of one entity.
 func entityPattern(store, entity string) string {
-	return subjectPrefix + store + "." + entity + ".>"
+	return subjectPrefix + store + "." + entity + ".*"
 }
 
 // filterSubject turns a filter of one to three tokens into the subject
-// pattern it stands for. Missing trailing tokens match anything: "order"
-// becomes $ES.NAME.order.*.> and "order.1" becomes $ES.NAME.order.1.>. A
-// token may be the wildcard "*"; the last one may be ">".
+// pattern it stands for. Missing trailing tokens mean "*": "order" becomes
+// $ES.NAME.order.*.* and "order.1" becomes $ES.NAME.order.1.*. A token may be
+// the wildcard "*"; the last one may also be ">".
 func filterSubject(store, filter string) (string, error) {
 	if filter == "" {
 		return "", fmt.Errorf("%w: empty filter", ErrFilterInvalid)
@@ -130,9 +129,9 @@ func filterSubject(store, filter string) (string, error) {
 	case toks[len(toks)-1] == ">":
 		return prefix + filter, nil
 	case len(toks) == 1:
-		return prefix + filter + ".*.>", nil
+		return prefix + filter + ".*.*", nil
 	case len(toks) == 2:
-		return prefix + filter + ".>", nil
+		return prefix + filter + ".*", nil
 	default:
 		return prefix + filter, nil
 	}
