@@ -39,43 +39,40 @@ type batchAck struct {
 // batch ID and its place in the batch; the last one also carries the commit
 // header and is sent as a request. The server stages the others and, on the
 // commit, stores all of them or none: a gap, a failed expectation or a
-// duplicate ID anywhere fails the whole batch in the commit's answer. The
-// staged messages are published without a reply subject, so the batch costs
-// one round trip.
+// duplicate ID anywhere fails the whole batch in the commit's answer.
+//
+// The staged messages are published without a reply subject, so a batch
+// costs one round trip. The price is that the server cannot say why it
+// refused one of them (too many batches in flight on the stream, say): the
+// commit then only reports an incomplete batch. In that case the batch is
+// sent again under a new batch ID with its first message as a request,
+// which gets the real reason; a transient one (too many in flight) is
+// retried with backoff until ctx ends. Nothing was stored by the failed
+// attempt, and the event IDs stay the same, so no retry can store an event
+// twice.
 func (s *EventStore) publishBatch(ctx context.Context, events []encodedEvent) (uint64, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultRequestTimeout)
 		defer cancel()
 	}
-	id := nuid.Next()
-	for i, ev := range events {
-		ev.msg.Header[hdrBatchID] = []string{id}
-		ev.msg.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
-	}
-	last := events[len(events)-1].msg
-	last.Header[hdrBatchCommit] = []string{"1"}
-	for _, ev := range events[:len(events)-1] {
-		if err := s.m.nc.PublishMsg(ev.msg); err != nil {
-			return 0, fmt.Errorf("rita: append to store %q: %w", s.name, err)
+	ack, err := s.sendBatch(ctx, events, false)
+	if isIncompleteBatch(err) {
+		for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+			ack, err = s.sendBatch(ctx, events, true)
+			if !isTooManyBatches(err) {
+				break
+			}
+			if werr := wait(ctx, backoff); werr != nil {
+				return 0, fmt.Errorf("rita: append to store %q: %w (last error: %w)", s.name, werr, err)
+			}
 		}
 	}
-	resp, err := s.m.nc.RequestMsgWithContext(ctx, last)
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			err = fmt.Errorf("%w: %w", jetstream.ErrNoStreamResponse, err)
-		}
-		return 0, s.publishError(err)
-	}
-	var ack batchAck
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return 0, fmt.Errorf("rita: append to store %q: %w: %w", s.name, jetstream.ErrInvalidJSAck, err)
-	}
-	if ack.Error != nil {
-		if ack.Error.ErrorCode == errCodeBatchDuplicate {
+		if apiErr := (*jetstream.APIError)(nil); errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBatchDuplicate {
 			return 0, s.duplicateError(ctx, events)
 		}
-		return 0, s.publishError(fmt.Errorf("nats: %w", ack.Error))
+		return 0, s.publishError(err)
 	}
 	if ack.Count != len(events) || ack.Sequence < uint64(len(events)) {
 		return 0, fmt.Errorf("rita: append to store %q: %w: batch of %d acknowledged with count %d at sequence %d",
@@ -87,6 +84,83 @@ func (s *EventStore) publishBatch(ctx context.Context, events []encodedEvent) (u
 		ev.event.subject = ev.msg.Subject
 	}
 	return ack.Sequence, nil
+}
+
+// sendBatch publishes events under a new batch ID and returns the commit's
+// answer. With confirmFirst the first message is a request too, and a
+// refusal of it is returned without sending the rest.
+func (s *EventStore) sendBatch(ctx context.Context, events []encodedEvent, confirmFirst bool) (*batchAck, error) {
+	id := nuid.Next()
+	for i, ev := range events {
+		ev.msg.Header[hdrBatchID] = []string{id}
+		ev.msg.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
+	}
+	last := events[len(events)-1].msg
+	last.Header[hdrBatchCommit] = []string{"1"}
+	staged := events[:len(events)-1]
+	if confirmFirst {
+		resp, err := s.m.nc.RequestMsgWithContext(ctx, staged[0].msg)
+		if err != nil {
+			return nil, requestError(err)
+		}
+		if len(resp.Data) > 0 {
+			if _, err := parseBatchAck(resp.Data); err != nil {
+				return nil, err
+			}
+		}
+		staged = staged[1:]
+	}
+	for _, ev := range staged {
+		if err := s.m.nc.PublishMsg(ev.msg); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := s.m.nc.RequestMsgWithContext(ctx, last)
+	if err != nil {
+		return nil, requestError(err)
+	}
+	return parseBatchAck(resp.Data)
+}
+
+// parseBatchAck decodes the server's answer to a batch message; an error
+// answer is returned as a *jetstream.APIError.
+func parseBatchAck(data []byte) (*batchAck, error) {
+	var ack batchAck
+	if err := json.Unmarshal(data, &ack); err != nil {
+		return nil, fmt.Errorf("%w: %w", jetstream.ErrInvalidJSAck, err)
+	}
+	if ack.Error != nil {
+		return nil, fmt.Errorf("nats: %w", ack.Error)
+	}
+	return &ack, nil
+}
+
+func requestError(err error) error {
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("%w: %w", jetstream.ErrNoStreamResponse, err)
+	}
+	return err
+}
+
+func isIncompleteBatch(err error) bool { return hasErrorCode(err, errCodeBatchIncomplete) }
+
+func isTooManyBatches(err error) bool { return hasErrorCode(err, errCodeBatchTooManyInflight) }
+
+func hasErrorCode(err error, code jetstream.ErrorCode) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
+}
+
+// wait returns after d, or earlier with ctx's error.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // duplicateError says which IDs of a refused batch are already stored. The

@@ -134,6 +134,8 @@ const (
 	errCodeWrongLastSequence         jetstream.ErrorCode = 10071
 	errCodeWrongLastSequenceConstant jetstream.ErrorCode = 10164
 	errCodeBatchDuplicate            jetstream.ErrorCode = 10201
+	errCodeBatchIncomplete           jetstream.ErrorCode = 10176
+	errCodeBatchTooManyInflight      jetstream.ErrorCode = 10210
 )
 
 // Decide is a convenience method that combines a model's Decide invocation
