@@ -51,6 +51,9 @@ type batchAck struct {
 // attempt, and the event IDs stay the same, so no retry can store an event
 // twice.
 func (s *EventStore) publishBatch(ctx context.Context, events []encodedEvent) (uint64, error) {
+	if err := s.m.checkBatchServer(); err != nil {
+		return 0, err
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultRequestTimeout)

@@ -101,6 +101,12 @@ var (
 	// take, or is passed to an operation it does not apply to.
 	ErrInvalidOption = errors.New("rita: invalid option")
 
+	// ErrServerUnsupported is returned when the connected nats-server is too
+	// old for an operation: atomic batches of several events need v2.14.4
+	// or newer, since older servers mis-check the expectations of
+	// multi-entity batches.
+	ErrServerUnsupported = errors.New("rita: nats-server version not supported")
+
 	// ErrInvalidArgument is returned when a required argument is nil: a
 	// context, a connection, a model or a command.
 	ErrInvalidArgument = errors.New("rita: invalid argument")
