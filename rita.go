@@ -147,6 +147,11 @@ type EventStoreConfig struct {
 	MaxMsgs     int64
 	MaxAge      time.Duration
 	MaxBytes    int64
+
+	// Duplicates is how long the store remembers an event ID to refuse the
+	// same ID again (de-duplication). 0 means JetStream's default, two
+	// minutes.
+	Duplicates time.Duration
 }
 
 // streamConfig maps c to the stream of the store: ES_<name> on $ES.<name>.>,
@@ -154,6 +159,9 @@ type EventStoreConfig struct {
 func (c *EventStoreConfig) streamConfig() (jetstream.StreamConfig, error) {
 	if err := validateStoreName(c.Name); err != nil {
 		return jetstream.StreamConfig{}, err
+	}
+	if c.Duplicates < 0 {
+		return jetstream.StreamConfig{}, fmt.Errorf("%w: negative Duplicates %v", ErrInvalidArgument, c.Duplicates)
 	}
 	if c.Replicas < 0 {
 		return jetstream.StreamConfig{}, fmt.Errorf("%w: negative Replicas %d", ErrInvalidArgument, c.Replicas)
@@ -170,6 +178,7 @@ func (c *EventStoreConfig) streamConfig() (jetstream.StreamConfig, error) {
 		MaxMsgs:            nonZeroLimit(c.MaxMsgs),
 		MaxAge:             c.MaxAge,
 		MaxBytes:           nonZeroLimit(c.MaxBytes),
+		Duplicates:         c.Duplicates,
 		AllowAtomicPublish: true,
 		AllowDirect:        true,
 	}, nil

@@ -9,16 +9,20 @@
 // value survives a round trip through it.
 //
 //	reg, err := types.NewRegistry(map[string]*types.Type{
-//		"order.placed":  {Init: func() any { return new(OrderPlaced) }},
-//		"order.shipped": {Init: func() any { return new(OrderShipped) }},
+//		"order-placed":  {Init: func() any { return new(OrderPlaced) }},
+//		"order-shipped": {Init: func() any { return new(OrderShipped) }},
 //	})
 //	if err != nil {
 //		return err
 //	}
-//	name, _ := reg.Lookup(&OrderPlaced{ID: "o1"}) // "order.placed"
+//	name, _ := reg.Lookup(&OrderPlaced{ID: "o1"}) // "order-placed"
 //	data, err := reg.Marshal(&OrderPlaced{ID: "o1"})
 //	// ... store name and data, later:
 //	v, err := reg.UnmarshalType(data, name) // v is an *OrderPlaced
+//
+// Names may be dot-separated ("billing.invoice-sent"), but rita uses an event
+// type as one subject token, so names of event types must not contain dots:
+// rita's Append refuses them.
 //
 // Errors wrap the sentinels in errors.go; match them with errors.Is.
 package types

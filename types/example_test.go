@@ -30,8 +30,8 @@ type OrderShipped struct {
 
 func ExampleNewRegistry() {
 	reg, err := types.NewRegistry(map[string]*types.Type{
-		"order.placed":  {Init: func() any { return new(OrderPlaced) }},
-		"order.shipped": {Init: func() any { return new(OrderShipped) }},
+		"order-placed":  {Init: func() any { return new(OrderPlaced) }},
+		"order-shipped": {Init: func() any { return new(OrderShipped) }},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -42,13 +42,13 @@ func ExampleNewRegistry() {
 	name, err := reg.Lookup(OrderShipped{ID: "o1"})
 	fmt.Println(name, err)
 	// Output:
-	// json [order.placed order.shipped]
-	// order.shipped <nil>
+	// json [order-placed order-shipped]
+	// order-shipped <nil>
 }
 
 func ExampleRegistry_Marshal() {
 	reg, err := types.NewRegistry(map[string]*types.Type{
-		"order.placed": {Init: func() any { return new(OrderPlaced) }},
+		"order-placed": {Init: func() any { return new(OrderPlaced) }},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -65,19 +65,19 @@ func ExampleRegistry_Marshal() {
 	// Output:
 	// {"id":"o1","amount":42} <nil>
 	// true
-	// types: invalid value: "order.placed" (*types_test.OrderPlaced): order o2: amount must be positive
+	// types: invalid value: "order-placed" (*types_test.OrderPlaced): order o2: amount must be positive
 }
 
 func ExampleRegistry_UnmarshalType() {
 	reg, err := types.NewRegistry(map[string]*types.Type{
-		"order.placed": {Init: func() any { return new(OrderPlaced) }},
+		"order-placed": {Init: func() any { return new(OrderPlaced) }},
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 
-	v, err := reg.UnmarshalType([]byte(`{"id":"o1","amount":42}`), "order.placed")
+	v, err := reg.UnmarshalType([]byte(`{"id":"o1","amount":42}`), "order-placed")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -94,7 +94,7 @@ func ExampleRegistry_UnmarshalType() {
 
 func ExampleCodec() {
 	reg, err := types.NewRegistry(map[string]*types.Type{
-		"order.placed": {Init: func() any { return new(pb.OrderPlaced) }},
+		"order-placed": {Init: func() any { return new(pb.OrderPlaced) }},
 	}, types.Codec("protobuf"))
 	if err != nil {
 		fmt.Println(err)
@@ -106,7 +106,7 @@ func ExampleCodec() {
 		fmt.Println(err)
 		return
 	}
-	v, err := reg.UnmarshalType(data, "order.placed")
+	v, err := reg.UnmarshalType(data, "order-placed")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -116,7 +116,7 @@ func ExampleCodec() {
 
 	// A type that is not a proto.Message is refused up front.
 	_, err = types.NewRegistry(map[string]*types.Type{
-		"order.shipped": {Init: func() any { return new(OrderShipped) }},
+		"order-shipped": {Init: func() any { return new(OrderShipped) }},
 	}, types.Codec("protobuf"))
 	fmt.Println(errors.Is(err, types.ErrTypeInvalid))
 	// Output:
