@@ -110,4 +110,26 @@ var (
 	// ErrInvalidArgument is returned when a required argument is nil: a
 	// context, a connection, a model or a command.
 	ErrInvalidArgument = errors.New("rita: invalid argument")
+
+	// ErrUnprocessable marks an event that cannot be handled however often
+	// it is tried. A reactor handler or the Evolver of a durable Watch
+	// returns an error wrapping it (fmt.Errorf("...: %w", rita.ErrUnprocessable))
+	// to have the event parked at once instead of retried; Project halts at
+	// once on it.
+	ErrUnprocessable = errors.New("rita: event unprocessable")
+
+	// ErrParkedNotFound is returned by GetParked, RetryParked and
+	// DeleteParked when the consumer has not parked the event, or it was
+	// retried or deleted since.
+	ErrParkedNotFound = errors.New("rita: parked event not found")
+
+	// ErrDurableActive is returned by Rebuild and DeleteDurable while a
+	// process runs the durable Watch or reactor (or one stopped without
+	// Stop less than its ack wait ago).
+	ErrDurableActive = errors.New("rita: durable consumer is active")
+
+	// ErrProjectionHalted is passed to the error handler of Project when the
+	// projection stops at an event it could not apply: it applies no later
+	// event, so that its checkpoint stays exact; run it again to retry.
+	ErrProjectionHalted = errors.New("rita: projection halted")
 )

@@ -33,6 +33,7 @@ type watchConfig struct {
 	readConfig
 	errHandler func(error, *Event, jetstream.Msg)
 	noWait     bool
+	durable    durableConfig // durable_options.go
 }
 
 // readOption selects events and applies to both Evolve and Watch.

@@ -247,8 +247,9 @@ func (m *Manager) UpdateEventStore(ctx context.Context, config EventStoreConfig)
 	return nil
 }
 
-// DeleteEventStore deletes the event store and every event in it. A missing
-// store fails with an error matching jetstream.ErrStreamNotFound.
+// DeleteEventStore deletes the event store and every event in it, parked
+// events included. A missing store fails with an error matching
+// jetstream.ErrStreamNotFound.
 func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	if ctx == nil {
 		return errNilContext
@@ -258,6 +259,10 @@ func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	}
 	if err := m.js.DeleteStream(ctx, streamName(name)); err != nil {
 		return fmt.Errorf("rita: delete event store %q: %w", name, err)
+	}
+	// Its parked events (park.go), if any, go with it.
+	if err := m.js.DeleteStream(ctx, parkedStreamName(name)); err != nil && !isStreamNotFound(err) {
+		return fmt.Errorf("rita: delete parked events of store %q: %w", name, err)
 	}
 	return nil
 }

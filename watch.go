@@ -45,6 +45,12 @@ func (s *EventStore) Watch(ctx context.Context, model Evolver, opts ...WatchOpti
 	if err != nil {
 		return nil, err
 	}
+	if cfg.durable.name != "" {
+		return s.watchDurable(ctx, model, cfg) // durable_watch.go
+	}
+	if err := cfg.checkPlainWatch(); err != nil {
+		return nil, err
+	}
 	subjects, match, err := s.selectSubjects(cfg.filters)
 	if err != nil {
 		return nil, err
