@@ -65,6 +65,7 @@ type durable struct {
 	mu        sync.Mutex
 	stopping  bool
 	owned     map[uint64]*delivery     // events received and not resolved, by stream sequence
+	acking    int                      // of owned, those whose ack is on its way
 	retries   map[uint64]jetstream.Msg // retry requests received and not resolved
 	holding   bool
 	held      []*delivery
@@ -274,7 +275,9 @@ func (r *durable) receive(msg jetstream.Msg) {
 		r.pinID = pin
 	}
 	if r.stopping {
-		_ = msg.Nak()
+		if _, held := r.owned[d.seq]; !held { // a Nak of one held here would free it for others
+			_ = msg.Nak()
+		}
 		return
 	}
 	dseq := md.Sequence.Consumer
@@ -498,7 +501,15 @@ func (r *durable) put(key entityKey, src parkSource, note parkNote, expect *uint
 // be delivered again after a later event of its entity is handled. While
 // running it tries until confirmed; once stopping, three times.
 func (r *durable) ack(d *delivery) {
-	defer r.resolve(d)
+	r.mu.Lock()
+	r.acking++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.acking--
+		delete(r.owned, d.seq)
+		r.mu.Unlock()
+	}()
 	for n := 1; ; n++ {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		err := d.msg.DoubleAck(ctx)
@@ -617,7 +628,10 @@ func (r *durable) resync() {
 		var blocked map[entityKey]bool
 		if err == nil {
 			r.mu.Lock()
-			ready := info.NumAckPending <= len(r.owned)
+			// An event whose ack is on its way may or may not be counted
+			// by the server yet: leave it out, so as never to count an
+			// event that is still on its way here.
+			ready := info.NumAckPending <= len(r.owned)-r.acking
 			lost := r.lostPinLocked(info)
 			r.mu.Unlock()
 			if lost {

@@ -36,12 +36,12 @@ func (r *durable) receiveRetry(msg jetstream.Msg) {
 	if pin := msg.Headers().Get(hdrPinID); pin != "" {
 		r.retryPin = pin
 	}
-	if r.stopping {
-		_ = msg.Nak()
-		return
-	}
 	rseq := md.Sequence.Stream
 	if _, dup := r.retries[rseq]; dup {
+		return
+	}
+	if r.stopping {
+		_ = msg.Nak()
 		return
 	}
 	r.retries[rseq] = msg

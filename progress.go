@@ -196,10 +196,11 @@ func (s *EventStore) Rebuild(ctx context.Context, name string, after uint64) err
 	if err == nil {
 		return nil
 	}
-	if !errors.Is(err, jetstream.ErrConsumerInvalidReset) {
+	if ctx.Err() != nil {
 		return fmt.Errorf("rita: rebuild %q in store %q: %w", name, s.name, err)
 	}
-	// The consumer starts later than after: make it again, starting there.
+	// The consumer starts later than after (ErrConsumerInvalidReset), or
+	// the server cannot reset consumers: make it again, starting there.
 	cfg := info.Config
 	cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverAllPolicy, 0, nil
 	if after > 0 {
