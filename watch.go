@@ -34,6 +34,9 @@ type Watcher interface {
 // event that fails during catch-up still counts as caught up. If ctx ends
 // before catch-up, Watch stops the watcher and returns the context's error.
 // ctx only bounds Watch itself: the watcher runs until Stop.
+//
+// With WithDurable it uses a durable consumer instead, which resumes after
+// the last event applied; see WithDurable.
 func (s *EventStore) Watch(ctx context.Context, model Evolver, opts ...WatchOption) (Watcher, error) {
 	if ctx == nil {
 		return nil, errNilContext
