@@ -145,7 +145,10 @@ const (
 // decider error is returned as is, and nothing is stored. A decider that
 // returns no events is not an error: nothing is stored and the sequence is 0.
 // An empty cmd.ID or cmd.Time is filled from the Manager's ID generator and
-// clock before the decider sees the command.
+// clock before the decider sees the command. Each decided event's Meta gets
+// the command's causation and correlation IDs (MetaCausationID,
+// MetaCorrelationID) unless the decider set them. DecideWithRetry retries on
+// ErrSequenceConflict.
 func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
 	if ctx == nil {
 		return nil, 0, errNilContext
@@ -169,6 +172,7 @@ func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([
 	if len(events) == 0 {
 		return events, 0, nil
 	}
+	correlate(cmd, events)
 	seq, err := s.Append(ctx, events)
 	if err != nil {
 		return nil, 0, err
