@@ -99,6 +99,7 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
+		setVersion(s.m.types, msg)
 		encoded[i] = encodedEvent{event: e, msg: msg}
 	}
 	return encoded, nil

@@ -347,7 +347,7 @@ type deciderEvolverFunc struct {
 }
 
 func (f deciderEvolverFunc) Decide(cmd *rita.Command) ([]*rita.Event, error) { return f.decide(cmd) }
-func (f deciderEvolverFunc) Evolve(e *rita.Event) error                     { return f.evolve(e) }
+func (f deciderEvolverFunc) Evolve(e *rita.Event) error                      { return f.evolve(e) }
 
 func TestDecideWithRetryOtherErrors(t *testing.T) {
 	e, s := newBankEnv(t, "bank")
