@@ -99,6 +99,7 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
+		setVersion(s.m.types, msg)
 		encoded[i] = encodedEvent{event: e, msg: msg}
 	}
 	return encoded, nil
@@ -145,7 +146,10 @@ const (
 // decider error is returned as is, and nothing is stored. A decider that
 // returns no events is not an error: nothing is stored and the sequence is 0.
 // An empty cmd.ID or cmd.Time is filled from the Manager's ID generator and
-// clock before the decider sees the command.
+// clock before the decider sees the command. Each decided event's Meta gets
+// the command's causation and correlation IDs (MetaCausationID,
+// MetaCorrelationID) unless the decider set them. DecideWithRetry retries on
+// ErrSequenceConflict.
 func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
 	if ctx == nil {
 		return nil, 0, errNilContext
@@ -169,6 +173,7 @@ func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([
 	if len(events) == 0 {
 		return events, 0, nil
 	}
+	correlate(cmd, events)
 	seq, err := s.Append(ctx, events)
 	if err != nil {
 		return nil, 0, err

@@ -476,7 +476,7 @@ func ExampleModel() {
 	fmt.Println("teller 2 conflict:", errors.Is(err, rita.ErrSequenceConflict))
 
 	// Catch up with what was stored since, and decide again.
-	_, err = store.Evolve(ctx, teller2, rita.WithFilters("account.alice"), rita.WithAfterSequence(teller2.Sequence()))
+	_, err = store.Evolve(ctx, teller2, rita.WithFilters("account.alice"), rita.WithAfterSequence(teller2.EntitySequence("account.alice")))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -127,8 +127,13 @@ func (m *Model[T]) View(fn func(T) error) error {
 }
 
 // Sequence returns the highest stream sequence the model has applied, over
-// all entities; 0 if none. Pass it to WithAfterSequence to bring the model up
-// to date.
+// all entities; 0 if none.
+//
+// It is a safe WithAfterSequence to catch up only for a model fed in stream
+// order by one reader (Evolve or Watch with the same filters). A model that
+// DecideAndEvolve also wrote to may have applied a later event of one entity
+// before earlier events of another: catch up per entity with
+// EntitySequence instead.
 func (m *Model[T]) Sequence() uint64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -136,7 +141,8 @@ func (m *Model[T]) Sequence() uint64 {
 }
 
 // EntitySequence returns the sequence of the last event the model has applied
-// for entity; 0 if none.
+// for entity; 0 if none. Evolve with WithFilters(entity) and
+// WithAfterSequence(EntitySequence(entity)) brings that entity up to date.
 func (m *Model[T]) EntitySequence(entity string) uint64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

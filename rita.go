@@ -5,8 +5,9 @@
 // (Expect) and de-duplication by event ID; several events are appended as one
 // atomic batch. Evolve replays stored events into a model, Watch keeps one
 // up to date as events arrive, and Decide turns a command into events and
-// appends them. Model wraps an application's state type and makes it safe for
-// concurrent use.
+// appends them (DecideWithRetry decides again after a sequence conflict).
+// Model wraps an application's state type and makes it safe for concurrent
+// use.
 //
 // The wire format (subjects, headers) is described in the README and is shared
 // with every other rita store.

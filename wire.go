@@ -23,6 +23,7 @@ const (
 	hdrTime       = "Rita-Time"
 	hdrCodec      = "Rita-Codec"
 	hdrMetaPrefix = "Rita-Meta-"
+	hdrVersion    = "Rita-Version" // absent for version 1; see upcast.go
 
 	hdrExpectSeq     = jetstream.ExpectedLastSubjSeqHeader
 	hdrExpectSubject = jetstream.ExpectedLastSubjSeqSubjHeader
@@ -190,6 +191,10 @@ func decodeEvent(reg *types.Registry, subject string, h nats.Header, data []byte
 	if reg == nil {
 		e.Data = data
 		return e, nil
+	}
+	data, err := upcastEvent(reg, e, h, data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sequence %d: %w", ErrEventDecode, seq, err)
 	}
 	v, err := reg.Init(e.Type)
 	if err != nil {

@@ -1,5 +1,7 @@
 // Package ritatest starts embedded NATS servers with JetStream for tests of
-// code that uses rita, so that no server has to be installed or run.
+// code that uses rita, so that no server has to be installed or run, and
+// checks given/when/then specifications of deciders (Spec), with or without
+// a server.
 package ritatest
 
 import (

@@ -24,5 +24,16 @@
 // type as one subject token, so names of event types must not contain dots:
 // rita's Append refuses them.
 //
+// Types change over the years. A Type carries a Version, and values stored
+// under an older version (or an older name) are brought up to date when they
+// are read by upcasters registered with the Upcaster, UpcastValue and Rename
+// options, one version at a time; see Registry.Upcast.
+//
+//	reg, err := types.NewRegistry(map[string]*types.Type{
+//		"order-placed": {Init: func() any { return new(OrderPlaced) }, Version: 2},
+//	}, types.UpcastValue("order-placed", 1, func(old *OrderPlacedV1) (*OrderPlaced, error) {
+//		return &OrderPlaced{ID: old.ID, Amount: old.Cents / 100}, nil
+//	}))
+//
 // Errors wrap the sentinels in errors.go; match them with errors.Is.
 package types

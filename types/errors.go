@@ -35,4 +35,20 @@ var (
 	// ErrOptionInvalid is returned by NewRegistry for a nil option or for
 	// options that conflict, such as two different codecs.
 	ErrOptionInvalid = errors.New("types: invalid registry option")
+
+	// ErrUpcasterMissing is returned by Registry.Upcast for a value stored
+	// at a version older than its type's registered version when no
+	// upcaster continues from that version. The error names the type and
+	// the version.
+	ErrUpcasterMissing = errors.New("types: no upcaster for stored version")
+
+	// ErrVersionUnsupported is returned by Registry.Upcast for a value
+	// stored at a version below 1 or newer than its type's registered
+	// version (written by a newer program).
+	ErrVersionUnsupported = errors.New("types: stored version not supported")
+
+	// ErrUpcastFailed is returned by Registry.Upcast when an upcaster
+	// returns an error (which is wrapped too), panics or returns a
+	// malformed type name.
+	ErrUpcastFailed = errors.New("types: upcast failed")
 )

@@ -8,7 +8,8 @@ import (
 
 // registryConfig collects the settings of NewRegistry's options.
 type registryConfig struct {
-	codec codec.Codec // nil until an option sets it; NewRegistry defaults to JSON
+	codec     codec.Codec // nil until an option sets it; NewRegistry defaults to JSON
+	upcasters map[upcastKey]UpcastFunc
 }
 
 // RegistryOption configures a Registry built by NewRegistry.

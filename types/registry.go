@@ -29,6 +29,13 @@ type Type struct {
 	// a struct, a different one on each call, and be safe for concurrent
 	// use.
 	Init func() any
+
+	// Version is the version of the type, for reading values stored by
+	// earlier versions of a program: 0 and 1 both mean 1. Raise it when the
+	// encoded form of the type changes, or when it is renamed, and register
+	// an Upcaster (or UpcastValue, Rename) from the version before; see
+	// Registry.Upcast. A negative version is refused with ErrTypeInvalid.
+	Version int
 }
 
 // Registry maps type names to Go types and encodes and decodes values of
@@ -39,16 +46,18 @@ type Type struct {
 // panic: they behave as for a registry with no types and no codec,
 // returning errors wrapping ErrTypeNotRegistered.
 type Registry struct {
-	codec  codec.Codec
-	byName map[string]entry
-	byType map[reflect.Type]string
-	names  []string
+	codec     codec.Codec
+	byName    map[string]entry
+	byType    map[reflect.Type]string
+	names     []string
+	upcasters map[upcastKey]UpcastFunc
 }
 
 // entry is one registered type.
 type entry struct {
-	init func() any
-	typ  reflect.Type // the struct type; init returns *typ
+	init    func() any
+	typ     reflect.Type // the struct type; init returns *typ
+	version int          // at least 1
 }
 
 // validator is implemented by values that can check themselves before they
@@ -92,9 +101,10 @@ func NewRegistry(types map[string]*Type, opts ...RegistryOption) (*Registry, err
 	}
 
 	r := &Registry{
-		codec:  cfg.codec,
-		byName: make(map[string]entry, len(types)),
-		byType: make(map[reflect.Type]string, len(types)),
+		codec:     cfg.codec,
+		byName:    make(map[string]entry, len(types)),
+		byType:    make(map[reflect.Type]string, len(types)),
+		upcasters: cfg.upcasters,
 	}
 	names := make([]string, 0, len(types))
 	for name := range types {
@@ -121,6 +131,9 @@ func NewRegistry(types map[string]*Type, opts ...RegistryOption) (*Registry, err
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := r.checkUpcasters(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -135,6 +148,9 @@ func checkType(name string, t *Type, c codec.Codec) (entry, error) {
 	}
 	if t.Init == nil {
 		return entry{}, fmt.Errorf("%w %q: nil Init", ErrTypeInvalid, name)
+	}
+	if t.Version < 0 {
+		return entry{}, fmt.Errorf("%w %q: version %d, want 0 or more", ErrTypeInvalid, name, t.Version)
 	}
 	v, err := callInit(t.Init)
 	if err != nil {
@@ -170,7 +186,7 @@ func checkType(name string, t *Type, c codec.Codec) (entry, error) {
 		return entry{}, fmt.Errorf("%w %q: zero %s does not round-trip through the %s codec: %w",
 			ErrTypeInvalid, name, rt, c.Name(), err)
 	}
-	return entry{init: t.Init, typ: rt.Elem()}, nil
+	return entry{init: t.Init, typ: rt.Elem(), version: max(t.Version, 1)}, nil
 }
 
 // callInit calls init, turning a panic into an error.

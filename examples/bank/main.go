@@ -160,7 +160,7 @@ func demo(ctx context.Context, nc *nats.Conn, name string, out io.Writer) (*rita
 		return m, fmt.Errorf("teller 2 on stale state: want ErrSequenceConflict, got %v", err)
 	}
 	say("conflict: teller 2 decided on stale state and was refused: %v", err)
-	seq, err = store.Evolve(ctx, teller2, rita.WithFilters("account.alice"), rita.WithAfterSequence(teller2.Sequence()))
+	seq, err = store.Evolve(ctx, teller2, rita.WithFilters("account.alice"), rita.WithAfterSequence(teller2.EntitySequence("account.alice")))
 	if err != nil {
 		return m, err
 	}

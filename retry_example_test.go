@@ -1,0 +1,58 @@
+package rita_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/synadia-labs/rita"
+)
+
+// A decision taken on stale state is retried: after the conflict the model
+// catches up with the events it missed, and decides the command again on the
+// fresh state.
+func ExampleEventStore_DecideAndEvolveWithRetry() {
+	store, stop := newBankStore()
+	defer stop()
+	ctx := context.Background()
+
+	_, err := store.Append(ctx, []*rita.Event{
+		{Entity: "account.alice", Data: &AccountOpened{Owner: "Alice"}},
+		{Entity: "account.alice", Data: &Deposited{Amount: 100}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	teller1, teller2 := rita.NewModel(&Account{}), rita.NewModel(&Account{})
+	for _, t := range []*rita.Model[*Account]{teller1, teller2} {
+		if _, err := store.Evolve(ctx, t, rita.WithFilters("account.alice")); err != nil {
+			log.Fatal(err)
+		}
+	}
+	withdraw := func() *rita.Command { return &rita.Command{Data: &Withdraw{Account: "alice", Amount: 40}} }
+
+	_, seq, err := store.DecideAndEvolve(ctx, teller1, withdraw())
+	fmt.Println("teller 1:", seq, err)
+
+	// Teller 2 has not seen teller 1's withdrawal. Its first attempt
+	// conflicts; it catches up and decides again.
+	_, seq, err = store.DecideAndEvolveWithRetry(ctx, teller2, withdraw(),
+		rita.WithRetryAttempts(5),
+		rita.WithRetryBackoff(5*time.Millisecond, 100*time.Millisecond),
+		rita.WithRetryNotify(func(attempt int, err error) {
+			fmt.Printf("teller 2: attempt %d: conflict: %v\n", attempt, errors.Is(err, rita.ErrSequenceConflict))
+		}),
+	)
+	fmt.Println("teller 2:", seq, err)
+	teller2.View(func(a *Account) error {
+		fmt.Println("balance:", a.Balance)
+		return nil
+	})
+	// Output:
+	// teller 1: 3 <nil>
+	// teller 2: attempt 1: conflict: true
+	// teller 2: 4 <nil>
+	// balance: 20
+}
