@@ -156,6 +156,9 @@ func (r *reports) all() []error {
 	return slices.Clone(r.errs)
 }
 
+// quiet is an error handler for tests that check parked events otherwise.
+func quiet(error, *rita.Event, jetstream.Msg) {}
+
 // appendRound appends, for each of entities, one raw event of type typ, in
 // one Append per event, interleaving the entities; it returns the last
 // sequence.

@@ -127,7 +127,7 @@ func TestReactUnprocessable(t *testing.T) {
 		return nil
 	})
 	appendEach(t, s, rawEvent("order.1", "placed", "a"), rawEvent("order.2", "placed", "b"))
-	react(t, s, "r", j.handler("p"), rita.WithMaxAttempts(10), rita.WithBackoff(time.Hour))
+	react(t, s, "r", j.handler("p"), rita.WithMaxAttempts(10), rita.WithBackoff(time.Hour), rita.WithErrHandler(quiet))
 	waitCaughtUp(t, s, "r")
 	requireSeqs(t, j.seqs(), []uint64{2})
 	p, err := s.GetParked(testCtx(t), "r", 1)
@@ -181,7 +181,7 @@ func TestDeleteParked(t *testing.T) {
 		}
 		return nil
 	})
-	react(t, s, "r", j.handler("p"), fast()...)
+	react(t, s, "r", j.handler("p"), fast(rita.WithErrHandler(quiet))...)
 	appendN(t, s, "order.1", "placed", 3)
 	waitCaughtUp(t, s, "r")
 	requireNoError(t, s.DeleteParked(testCtx(t), "r", 1))
@@ -247,7 +247,7 @@ func TestDeleteEventStoreDeletesParked(t *testing.T) {
 	s := e.store(t, "gone")
 	j := newJournal()
 	j.setFail(func(string, *rita.Event, int) error { return rita.ErrUnprocessable })
-	r, err := s.React(testCtx(t), "r", j.handler("p"))
+	r, err := s.React(testCtx(t), "r", j.handler("p"), rita.WithErrHandler(quiet))
 	requireNoError(t, err)
 	appendN(t, s, "order.1", "placed", 1)
 	waitCaughtUp(t, s, "r")
@@ -269,8 +269,8 @@ func TestParkedPerConsumer(t *testing.T) {
 	a, b := newJournal(), newJournal()
 	a.setFail(fail)
 	b.setFail(fail)
-	react(t, s, "a", a.handler("p"))
-	react(t, s, "b", b.handler("p"))
+	react(t, s, "a", a.handler("p"), rita.WithErrHandler(quiet))
+	react(t, s, "b", b.handler("p"), rita.WithErrHandler(quiet))
 	appendN(t, s, "order.1", "placed", 1)
 	waitCaughtUp(t, s, "a")
 	waitCaughtUp(t, s, "b")

@@ -18,7 +18,9 @@ type Reactor struct {
 // processes may run the same reactor: the server delivers to one of them at a
 // time and hands over to another when it stops (Stop) or vanishes (after
 // WithAckWait), so that an event is never handled by two processes at the
-// same time.
+// same time. (A process cut off from the server for longer than WithAckWait,
+// rather than gone, cannot keep its events: they pass to another process
+// while its handlers may still run.)
 //
 // What handler returns decides what happens to the event:
 //   - nil: it is acknowledged, and never delivered again;
@@ -41,8 +43,8 @@ type Reactor struct {
 //
 // React accepts WithFilters, WithAfterSequence (where a new consumer starts),
 // WithErrHandler, WithConcurrency, WithMaxAttempts, WithBackoff and
-// WithAckWait; WithDurable and WithNoWait fail with ErrInvalidOption, as do
-// an invalid name and a nil handler (ErrInvalidArgument).
+// WithAckWait; WithDurable and WithNoWait fail with ErrInvalidOption, and so
+// does an invalid name; a nil handler fails with ErrInvalidArgument.
 func (s *EventStore) React(ctx context.Context, name string, handler func(context.Context, *Event) error, opts ...WatchOption) (*Reactor, error) {
 	if ctx == nil {
 		return nil, errNilContext
