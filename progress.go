@@ -112,13 +112,19 @@ func (s *EventStore) WaitCaughtUp(ctx context.Context, name string) error {
 	if err := validateDurableName(name); err != nil {
 		return err
 	}
+	wrap := func(err error) error {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("rita: wait for %q in store %q: %w", name, s.name, err)
+	}
 	info, err := s.consumerInfo(ctx, name)
 	if err != nil {
-		return fmt.Errorf("rita: wait for %q in store %q: %w", name, s.name, err)
+		return wrap(err)
 	}
 	target, err := s.lastMatching(ctx, info.Config)
 	if err != nil {
-		return fmt.Errorf("rita: wait for %q in store %q: %w", name, s.name, err)
+		return wrap(err)
 	}
 	delay := 5 * time.Millisecond
 	for info.AckFloor.Stream < target {
@@ -127,14 +133,11 @@ func (s *EventStore) WaitCaughtUp(ctx context.Context, name string) error {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("rita: wait for %q in store %q: %w", name, s.name, ctx.Err())
+			return wrap(ctx.Err())
 		}
 		delay = min(2*delay, 250*time.Millisecond)
 		if info, err = s.consumerInfo(ctx, name); err != nil {
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			}
-			return fmt.Errorf("rita: wait for %q in store %q: %w", name, s.name, err)
+			return wrap(err)
 		}
 	}
 	return nil
