@@ -43,6 +43,19 @@ func (s *EventStore) Name() string { return s.name }
 // stream's duplicate window) is not stored again: alone, Append returns the
 // sequence it was first stored at; in a batch, the whole batch fails with
 // ErrDuplicateEvent. On success each event's Sequence and Subject are set.
+//
+// Append rides out transient failures, such as a stream leader election, a
+// restarting server or a reconnecting connection: it sends the same events,
+// under the same IDs, again with backoff until ctx ends (or for at most 30 s
+// if ctx has no deadline, and never later than half the store's duplicate
+// window after the first try). So it returns one success, also when an
+// earlier try was stored but its answer lost, or one final error. A final
+// error after a timeout (it matches context.DeadlineExceeded) does not tell
+// whether the events were stored: appending the same events again, with
+// their IDs, within the duplicate window finds out without storing them
+// twice (a single event gets its first sequence back; a batch that was
+// stored fails with ErrDuplicateEvent). Sequence conflicts, duplicates,
+// invalid events and other refusals of the server are never retried.
 func (s *EventStore) Append(ctx context.Context, events []*Event) (uint64, error) {
 	if ctx == nil {
 		return 0, errNilContext
@@ -51,10 +64,7 @@ func (s *EventStore) Append(ctx context.Context, events []*Event) (uint64, error
 	if err != nil {
 		return 0, err
 	}
-	if len(encoded) == 1 {
-		return s.publishOne(ctx, encoded[0])
-	}
-	return s.publishBatch(ctx, encoded)
+	return s.publish(ctx, encoded)
 }
 
 // prepare validates and encodes events; it publishes nothing.
@@ -83,7 +93,8 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		if e.ID == "" {
+		generatedID := e.ID == ""
+		if generatedID {
 			e.ID = s.m.id.New()
 		}
 		if e.Time.IsZero() {
@@ -99,7 +110,7 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		encoded[i] = encodedEvent{event: e, msg: msg}
+		encoded[i] = encodedEvent{event: e, msg: msg, generatedID: generatedID}
 	}
 	return encoded, nil
 }

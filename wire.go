@@ -32,6 +32,8 @@ const (
 type encodedEvent struct {
 	event *Event
 	msg   *nats.Msg
+
+	generatedID bool // the ID was made by Append, so it cannot be stored yet
 }
 
 // validateEvent checks what can be checked of e without encoding it.
