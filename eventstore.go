@@ -131,7 +131,7 @@ func (s *EventStore) publishError(err error) error {
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
 		case errCodeWrongLastSequence, errCodeWrongLastSequenceConstant:
-			return fmt.Errorf("%w: store %q: %s", ErrSequenceConflict, s.name, apiErr.Description)
+			return fmt.Errorf("%w: store %q: %w", ErrSequenceConflict, s.name, serverRefusal{apiErr})
 		}
 	}
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {

@@ -24,6 +24,13 @@ import (
 // error ends it: the model's error, an event that cannot be decoded (wrapping
 // ErrEventDecode), or the context's. The consumer it reads with is removed
 // before it returns.
+//
+// On a replicated store (Replicas > 1), "stored when Evolve began" is what
+// the stream leader reports, not the replica Evolve happens to read from:
+// an Evolve that starts after an Append has returned sees that event. Evolve
+// rides out a reconnect, a lost consumer or a change of stream leader
+// without skipping or repeating an event. Without a deadline in ctx it gives
+// up after failing to reach the store for 30 s.
 func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOption) (uint64, error) {
 	if ctx == nil {
 		return 0, errNilContext

@@ -31,7 +31,7 @@ const errCodeNoMessageFound jetstream.ErrorCode = 10037
 // its consumer.
 const (
 	readIdle       = time.Second
-	readStallIdles = 3
+	readStallIdles = 2
 )
 
 // replicated reports whether the store keeps more than one replica, so that

@@ -22,7 +22,13 @@ import (
 //   - only failures that say "not now" are retried (retryableError):
 //     no responders, a timeout, a connection that is reconnecting, and the
 //     server's answers that ask to try again. A sequence conflict, a
-//     duplicate, a validation error or any other refusal is final;
+//     duplicate, a validation error or any other refusal is final. One
+//     answer is in between: on a clustered stream, "wrong last sequence"
+//     without a sequence (10164) means another append with an expectation
+//     on the same subjects is still in process, so the check could not be
+//     made (it even happens to an append sent right after the one before
+//     it was acknowledged). It is sent again a few times, for about a
+//     second, before it counts as a conflict;
 //   - when an attempt fails because an earlier one was in fact stored (its
 //     answer was lost), Append reports the stored events as its success:
 //     a single event is acknowledged as a duplicate with its first sequence
@@ -55,6 +61,12 @@ const (
 	// defaultDuplicateWindow is JetStream's de-duplication window when the
 	// stream's configuration is not known.
 	defaultDuplicateWindow = 2 * time.Minute
+
+	// maxInProcessTries is how often an append refused because another
+	// one with an expectation on the same subjects is in process is sent
+	// again (about a second, with the backoff) before it fails with
+	// ErrSequenceConflict.
+	maxInProcessTries = 6
 )
 
 // JetStream error codes that mean "try again later".
@@ -77,12 +89,20 @@ func (s *EventStore) publish(ctx context.Context, events []encodedEvent) (uint64
 	retryUntil := time.Now().Add(s.duplicateWindow() / 2)
 	backoff := retryBackoffMin
 	checkedStream := false
+	inProcessTries := 0
 	for attempt := 1; ; attempt++ {
 		seq, err := s.publishAttempt(ctx, events)
 		if err == nil {
 			return seq, nil
 		}
-		if s.mayBeStoredAlready(attempt, events, err) {
+		// On a clustered stream, "wrong last sequence" without a sequence
+		// (10164) says that another append with an expectation on the
+		// same subjects is in process: only after it does the check have
+		// an answer. Try again, briefly.
+		inProcess := hasErrorCode(err, errCodeWrongLastSequenceConstant) && inProcessTries < maxInProcessTries
+		if inProcess {
+			inProcessTries++
+		} else if s.mayBeStoredAlready(attempt, events, err) {
 			if seq, ok := s.storedTogether(ctx, events); ok {
 				return seq, nil
 			}
@@ -90,7 +110,7 @@ func (s *EventStore) publish(ctx context.Context, events []encodedEvent) (uint64
 		if hasErrorCode(err, errCodeBatchDuplicate) {
 			return 0, s.duplicateError(ctx, events)
 		}
-		if !retryableError(err) {
+		if !inProcess && !retryableError(err) {
 			return 0, err
 		}
 		if ctx.Err() != nil {
@@ -254,3 +274,10 @@ func jitter(d time.Duration) time.Duration {
 	}
 	return d/2 + rand.N(d/2)
 }
+
+// serverRefusal is a server's error answer that prints as its description
+// alone, while errors.As still finds the *jetstream.APIError.
+type serverRefusal struct{ *jetstream.APIError }
+
+func (r serverRefusal) Error() string { return r.Description }
+func (r serverRefusal) Unwrap() error { return r.APIError }
