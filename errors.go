@@ -110,4 +110,11 @@ var (
 	// ErrInvalidArgument is returned when a required argument is nil: a
 	// context, a connection, a model or a command.
 	ErrInvalidArgument = errors.New("rita: invalid argument")
+
+	// ErrEventTooLarge is returned by Append when an event does not fit in
+	// one message: its headers (metadata included) exceed the 64 KiB
+	// JetStream allows, or its headers and payload together exceed the
+	// server's maximum payload (or the store's maximum message size).
+	// Nothing is stored.
+	ErrEventTooLarge = errors.New("rita: event too large")
 )

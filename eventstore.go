@@ -17,7 +17,8 @@ const MaxBatchSize = 1000
 // EventStore persists events to a JetStream stream and provides operations to
 // append, evolve, and watch events.
 //
-// An EventStore is safe for concurrent use by multiple goroutines.
+// An EventStore is safe for concurrent use by multiple goroutines. The
+// methods of a nil *EventStore fail with ErrInvalidArgument.
 type EventStore struct {
 	m      *Manager
 	name   string
@@ -29,7 +30,12 @@ func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStor
 }
 
 // Name returns the name of the store.
-func (s *EventStore) Name() string { return s.name }
+func (s *EventStore) Name() string {
+	if s == nil {
+		return ""
+	}
+	return s.name
+}
 
 // Append appends a one or more events to the subject's event sequence. It
 // returns the resulting sequence number of the last appended event.
@@ -57,6 +63,9 @@ func (s *EventStore) Name() string { return s.name }
 // stored fails with ErrDuplicateEvent). Sequence conflicts, duplicates,
 // invalid events and other refusals of the server are never retried.
 func (s *EventStore) Append(ctx context.Context, events []*Event) (uint64, error) {
+	if s == nil {
+		return 0, errNilStore
+	}
 	if ctx == nil {
 		return 0, errNilContext
 	}
@@ -110,6 +119,9 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
+		if err := checkSize(msg, s.m.nc.MaxPayload()); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
 		encoded[i] = encodedEvent{event: e, msg: msg, generatedID: generatedID}
 	}
 	return encoded, nil
@@ -133,6 +145,9 @@ func (s *EventStore) publishError(err error) error {
 		case errCodeWrongLastSequence, errCodeWrongLastSequenceConstant:
 			return fmt.Errorf("%w: store %q: %w", ErrSequenceConflict, s.name, serverRefusal{apiErr})
 		}
+	}
+	if tooLarge(err) {
+		return fmt.Errorf("%w: store %q: %w", ErrEventTooLarge, s.name, err)
 	}
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		return fmt.Errorf("rita: append to store %q: no stream answered (is the store deleted?): %w", s.name, err)
@@ -158,6 +173,9 @@ const (
 // An empty cmd.ID or cmd.Time is filled from the Manager's ID generator and
 // clock before the decider sees the command.
 func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
+	if s == nil {
+		return nil, 0, errNilStore
+	}
 	if ctx == nil {
 		return nil, 0, errNilContext
 	}

@@ -32,6 +32,9 @@ import (
 // without skipping or repeating an event. Without a deadline in ctx it gives
 // up after failing to reach the store for 30 s.
 func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOption) (uint64, error) {
+	if s == nil {
+		return 0, errNilStore
+	}
 	if ctx == nil {
 		return 0, errNilContext
 	}

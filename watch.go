@@ -45,6 +45,9 @@ type Watcher interface {
 // Stop, or until the connection is closed or the store deleted (which the
 // error handler is told).
 func (s *EventStore) Watch(ctx context.Context, model Evolver, opts ...WatchOption) (Watcher, error) {
+	if s == nil {
+		return nil, errNilStore
+	}
 	if ctx == nil {
 		return nil, errNilContext
 	}
