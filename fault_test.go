@@ -1021,3 +1021,60 @@ func TestWatchRecoversDeletedConsumer(t *testing.T) {
 		t.Errorf("the error handler got %v, want jetstream.ErrConsumerDeleted among them", handled)
 	}
 }
+
+// Read your own writes on a replicated store: an Evolve (or a Watch) that
+// starts after an Append returned sees that event, whichever replica its
+// consumer is put on, also while one replica restarts and catches up.
+func TestFaultReadYourWrites(t *testing.T) {
+	f := newFaultCluster(t)
+	writeConn, readConn := f.conn(t, 0), f.conn(t, 1)
+	writer := createReplicated(t, f.manager(t, writeConn), "ryw")
+	reader := openStore(t, f.manager(t, readConn), "ryw")
+	var fig figures
+	acked := map[string]uint64{}
+	missed := 0
+	check := func(i int) {
+		entity := fmt.Sprintf("order.%d", i%7)
+		events := []*rita.Event{rawEvent(entity, "placed", "x")}
+		seq, err := appendSure(writer, events, &fig)
+		requireNoError(t, err)
+		acked[events[0].ID] = seq
+		last, err := reader.Evolve(testCtx(t), &recorder{}, rita.WithFilters(entity))
+		requireNoError(t, err)
+		if last != seq {
+			missed++
+			t.Errorf("Evolve after Append at %d of %s ended at %d", seq, entity, last)
+		}
+		if i%10 == 0 {
+			var r recorder
+			w, err := reader.Watch(testCtx(t), &r, rita.WithFilters(entity))
+			requireNoError(t, err)
+			w.Stop()
+			if n := r.count(); n == 0 || r.seqs()[n-1] != seq {
+				missed++
+				t.Errorf("Watch after Append at %d of %s caught up with %v", seq, entity, r.seqs())
+			}
+		}
+	}
+	start := time.Now()
+	for i := range 30 {
+		check(i)
+	}
+	t.Logf("30 appends and reads in %v", time.Since(start))
+	// A replica that restarts catches up while reads go on.
+	follower := f.c.Servers[2]
+	if follower == f.c.WaitStoreLeader("ryw") {
+		follower = f.c.Servers[1]
+	}
+	follower.Stop()
+	for i := range 30 {
+		check(i)
+	}
+	follower.Restart()
+	for i := range 80 {
+		check(i)
+	}
+	t.Logf("%d reads after appends, %d missed the event", 140+14, missed)
+	checkStored(t, storedMsgs(t, writeConn, "ryw"), acked, &fig)
+	fig.report(t, &f.retries)
+}

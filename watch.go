@@ -78,10 +78,11 @@ func (s *EventStore) Watch(ctx context.Context, model Evolver, opts ...WatchOpti
 	if w.errHandler == nil {
 		w.errHandler = w.logError
 	}
-	// Until it has caught up, a Watch without a deadline gives up on a
-	// store it cannot reach, so that it does not wait forever.
+	// A Watch without a deadline gives up on a store it cannot reach,
+	// rather than wait forever: while it sets up, and until it has caught
+	// up unless it does not wait for that.
 	var giveUpAfter time.Duration
-	if _, ok := ctx.Deadline(); !ok && !cfg.noWait {
+	if _, ok := ctx.Deadline(); !ok {
 		giveUpAfter = maxOutage
 	}
 	if w.replicated {
@@ -95,6 +96,9 @@ func (s *EventStore) Watch(ctx context.Context, model Evolver, opts ...WatchOpti
 	w.reader.giveUpAfter = giveUpAfter
 	if err := w.reader.connect(ctx); err != nil {
 		return nil, fmt.Errorf("rita: watch store %q: %w", s.name, err)
+	}
+	if cfg.noWait {
+		w.reader.giveUpAfter = 0
 	}
 	w.reader.onError = func(err error) {
 		w.handleError(fmt.Errorf("rita: watch store %q: %w", s.name, err), nil, nil)
