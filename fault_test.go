@@ -94,7 +94,16 @@ type faultEnv struct {
 
 func newFaultCluster(t *testing.T) *faultEnv {
 	t.Helper()
+	skipShort(t)
 	return &faultEnv{c: ritatest.NewCluster(t, 3)}
+}
+
+// skipShort skips a fault test under go test -short; CI runs them all.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("fault test: skipped with -short")
+	}
 }
 
 // conn connects to server i of the cluster, reconnecting to any of them.
@@ -781,13 +790,17 @@ func firstDiffString(a, b []string) int {
 // within their context's deadline; once it is back they work again, and a
 // watcher that ran all along applies new events within 3 s.
 func TestFaultServerGoesAway(t *testing.T) {
+	skipShort(t)
 	srv := ritatest.NewServer(t)
-	nc := srv.Connect(t, ritatest.Reconnecting())
+	nc := srv.Connect(t, ritatest.Reconnecting(), logAsyncErrors(t))
 	f := &faultEnv{}
 	m := f.manager(t, nc)
 	s := createStore(t, m, "single")
-	var fig figures
-	acked := map[string]uint64{}
+	var (
+		fig   figures
+		mu    sync.Mutex
+		acked = map[string]uint64{}
+	)
 	const stored = 3000 // more than a consumer pulls at once
 	for i := 0; i < stored; i += rita.MaxBatchSize {
 		batch := make([]*rita.Event, rita.MaxBatchSize)
@@ -806,11 +819,11 @@ func TestFaultServerGoesAway(t *testing.T) {
 	requireNoError(t, err)
 	defer w.Stop()
 
-	// within checks that a call that failed took no longer than its
-	// deadline, plus a little for the goroutines to notice.
-	within := func(what string, start time.Time, timeout time.Duration, err error) {
+	const timeout = 2 * time.Second
+	// within checks that a call failed, and took no longer than its
+	// deadline plus a little for the goroutines to notice.
+	within := func(what string, took time.Duration, err error) {
 		t.Helper()
-		took := time.Since(start)
 		t.Logf("%s failed after %v (deadline %v): %v", what, took, timeout, err)
 		if err == nil {
 			t.Fatalf("%s succeeded without a server", what)
@@ -819,43 +832,79 @@ func TestFaultServerGoesAway(t *testing.T) {
 			t.Errorf("%s took %v, its deadline was %v", what, took, timeout)
 		}
 	}
-
-	// Evolve: the server stops while it reads.
-	const timeout = 2 * time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	start := time.Now()
-	applied := 0
-	_, err = s.Evolve(ctx, evolverFunc(func(*rita.Event) error {
-		if applied++; applied == 1 {
-			srv.Stop()
-		}
-		return nil
-	}))
-	cancel()
-	within("Evolve", start, timeout, err)
-	if applied >= stored {
-		t.Errorf("Evolve applied all %d events without a server", applied)
+	// stopOnFirst is an Evolver that stops the server when it gets the
+	// first event, so that the call it serves loses its server midway.
+	stopOnFirst := func(applied *atomic.Int64) rita.Evolver {
+		return evolverFunc(func(*rita.Event) error {
+			if applied.Add(1) == 1 {
+				srv.Stop()
+			}
+			return nil
+		})
 	}
 
-	// Append and Watch while it is gone.
-	ctx, cancel = context.WithTimeout(context.Background(), timeout)
-	start = time.Now()
-	_, err = s.Append(ctx, []*rita.Event{rawEvent("order.1", "lost", "x")})
+	// A writer appends all along; the call in flight when the server stops
+	// fails within its deadline.
+	type result struct {
+		took time.Duration
+		err  error
+	}
+	appended := make(chan result, 1)
+	var appends atomic.Int64
+	go func() {
+		for {
+			events := []*rita.Event{rawEvent("order.1", "shipped", "x")}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			start := time.Now()
+			seq, err := s.Append(ctx, events)
+			cancel()
+			if err != nil {
+				appended <- result{time.Since(start), err}
+				return
+			}
+			mu.Lock()
+			acked[events[0].ID] = seq
+			mu.Unlock()
+			fig.appended.Add(1)
+			appends.Add(1)
+		}
+	}()
+	waitUntil(t, "the writer appends", func() bool { return appends.Load() >= 20 })
+
+	// Evolve loses its server while it reads.
+	var applied atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	start := time.Now()
+	_, err = s.Evolve(ctx, stopOnFirst(&applied))
 	cancel()
-	within("Append", start, timeout, err)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Append error %v, want one matching context.DeadlineExceeded", err)
+	within("Evolve", time.Since(start), err)
+	if applied.Load() >= stored {
+		t.Errorf("Evolve applied all %d events without a server", applied.Load())
+	}
+	r := <-appended
+	within("Append", r.took, r.err)
+	if !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Errorf("Append error %v, want one matching context.DeadlineExceeded", r.err)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), timeout)
 	start = time.Now()
 	_, err = s.Watch(ctx, &recorder{})
 	cancel()
-	within("Watch", start, timeout, err)
+	within("Watch while the server is gone", time.Since(start), err)
+
+	// Watch loses its server while it catches up.
+	srv.Restart()
+	applied.Store(0)
+	ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	start = time.Now()
+	_, err = s.Watch(ctx, stopOnFirst(&applied))
+	cancel()
+	within("Watch", time.Since(start), err)
 
 	// Back again: the running watcher resumes, and every call works.
 	srv.Restart()
 	restarted := time.Now()
-	events := []*rita.Event{rawEvent("order.1", "shipped", "x")}
+	events := []*rita.Event{rawEvent("order.1", "paid", "x")}
 	seq, err := appendSure(s, events, &fig)
 	requireNoError(t, err)
 	acked[events[0].ID] = seq
@@ -867,7 +916,9 @@ func TestFaultServerGoesAway(t *testing.T) {
 	_, err = s.Evolve(testCtx(t), &all)
 	requireNoError(t, err)
 	msgs := storedMsgs(t, nc, "single")
+	mu.Lock()
 	checkStored(t, msgs, acked, &fig)
+	mu.Unlock()
 	if all.count() != len(msgs) {
 		t.Errorf("Evolve after the restart read %d events, %d are stored", all.count(), len(msgs))
 	}
@@ -878,6 +929,7 @@ func TestFaultServerGoesAway(t *testing.T) {
 	if again.count() != len(msgs) {
 		t.Errorf("Watch after the restart caught up on %d events, %d are stored", again.count(), len(msgs))
 	}
+	w.Stop()
 	requireSeqs(t, running.seqs(), seqRange(1, uint64(len(msgs))))
 	fig.report(t, &f.retries)
 }

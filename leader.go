@@ -106,19 +106,19 @@ func (s *EventStore) leaderLastMsg(ctx context.Context, subject string) (uint64,
 func (s *EventStore) leaderBound(ctx context.Context, subjects []string, since time.Time, giveUpAfter time.Duration) (uint64, error) {
 	start := time.Now()
 	backoff := retryBackoffMin
-	for {
+	for attempt := 1; ; attempt++ {
 		seq, err := s.leaderLastSeq(ctx, subjects, since)
 		if err == nil {
 			return seq, nil
 		}
 		if ctx.Err() != nil {
-			return 0, fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+			return 0, contextEnded(ctx.Err(), err, attempt)
 		}
 		if !retryableError(err) || (giveUpAfter > 0 && time.Since(start) >= giveUpAfter) {
 			return 0, fmt.Errorf("last sequence of the stream leader: %w", err)
 		}
 		if werr := wait(ctx, jitter(backoff)); werr != nil {
-			return 0, fmt.Errorf("%w (last error: %w)", werr, err)
+			return 0, contextEnded(werr, err, attempt)
 		}
 		backoff = min(2*backoff, retryBackoffMax)
 	}

@@ -117,7 +117,7 @@ func (r *orderedReader) connect(ctx context.Context) error {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+			return contextEnded(ctx.Err(), err, r.failures+1)
 		}
 		if finalReadError(err) {
 			return err
@@ -260,7 +260,7 @@ func (r *orderedReader) failed(ctx context.Context, err error) error {
 		backoff = min(retryBackoffMin<<(r.failures-1), retryBackoffMax)
 	}
 	if werr := wait(ctx, jitter(backoff)); werr != nil {
-		return fmt.Errorf("%w (last error: %w)", werr, err)
+		return contextEnded(werr, err, r.failures)
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ func (s *EventStore) publish(ctx context.Context, events []encodedEvent) (uint64
 			return 0, err
 		}
 		if ctx.Err() != nil {
-			return 0, fmt.Errorf("rita: append to store %q: %w after %d attempts: %w", s.name, ctx.Err(), attempt, err)
+			return 0, contextEnded(ctx.Err(), err, attempt)
 		}
 		if !checkedStream && isNoResponders(err) {
 			// No responders also means the store is gone: ask the meta
@@ -129,10 +129,19 @@ func (s *EventStore) publish(ctx context.Context, events []encodedEvent) (uint64
 		}
 		s.m.logger.Debug("rita: append: retrying", "store", s.name, "attempt", attempt, "events", len(events), "error", err)
 		if werr := wait(ctx, jitter(backoff)); werr != nil {
-			return 0, fmt.Errorf("rita: append to store %q: %w after %d attempts: %w", s.name, werr, attempt, err)
+			return 0, contextEnded(werr, err, attempt)
 		}
 		backoff = min(2*backoff, retryBackoffMax)
 	}
+}
+
+// contextEnded is the error of a call whose context ended (with cause)
+// after attempts tries, the last of which failed with last.
+func contextEnded(cause, last error, attempts int) error {
+	if errors.Is(last, cause) {
+		return fmt.Errorf("%w (after %d attempts)", last, attempts)
+	}
+	return fmt.Errorf("%w (after %d attempts, when the context ended: %w)", last, attempts, cause)
 }
 
 // publishAttempt sends events once, within attemptTimeout.
