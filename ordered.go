@@ -310,7 +310,9 @@ func (r *orderedReader) forget(name string) {
 
 // close stops the reader and removes its consumer, waiting (up to
 // cleanupTimeout) for the server to confirm unless the connection is not
-// connected. It returns why the consumer could not be removed.
+// connected. It returns why the removal was not confirmed; the consumer is
+// then asked to go without waiting, and its inactivity threshold removes it
+// if that does not reach the server either.
 func (r *orderedReader) close(ctx context.Context) error {
 	if r.it == nil {
 		return nil
@@ -329,6 +331,7 @@ func (r *orderedReader) close(ctx context.Context) error {
 	defer cancel()
 	err := r.s.m.js.DeleteConsumer(dctx, streamName(r.s.name), name)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.forget(name)
 		return err
 	}
 	return nil
