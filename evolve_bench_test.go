@@ -12,16 +12,16 @@ import (
 	"github.com/synadia-labs/rita/ritatest"
 )
 
-// benchEntities and benchEventsPerEntity shape the store the read
+// evolveBenchEntities and evolveBenchEventsPerEntity shape the store the read
 // benchmarks load one entity from.
 const (
-	benchEntities        = 100
-	benchEventsPerEntity = 10
+	evolveBenchEntities        = 100
+	evolveBenchEventsPerEntity = 10
 )
 
-// newBenchStore fills a store (Replicas: 1) with benchEntities entities of
-// benchEventsPerEntity events each, interleaved.
-func newBenchStore(b *testing.B) (*rita.EventStore, jetstream.JetStream) {
+// newEvolveBenchStore fills a store (Replicas: 1) with evolveBenchEntities entities of
+// evolveBenchEventsPerEntity events each, interleaved.
+func newEvolveBenchStore(b *testing.B) (*rita.EventStore, jetstream.JetStream) {
 	b.Helper()
 	srv := ritatest.NewServer(b)
 	nc := srv.Connect(b)
@@ -34,8 +34,8 @@ func newBenchStore(b *testing.B) (*rita.EventStore, jetstream.JetStream) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for range benchEventsPerEntity {
-		batch := make([]*rita.Event, benchEntities)
+	for range evolveBenchEventsPerEntity {
+		batch := make([]*rita.Event, evolveBenchEntities)
 		for i := range batch {
 			batch[i] = &rita.Event{Entity: fmt.Sprintf("order.%d", i), Type: "placed", Data: []byte(`{"amount":42}`)}
 		}
@@ -50,16 +50,16 @@ func newBenchStore(b *testing.B) (*rita.EventStore, jetstream.JetStream) {
 	return s, js
 }
 
-// countEvents is an Evolver that counts.
-type countEvents int
+// evolveCounter is an Evolver that counts.
+type evolveCounter int
 
-func (c *countEvents) Evolve(*rita.Event) error { *c++; return nil }
+func (c *evolveCounter) Evolve(*rita.Event) error { *c++; return nil }
 
 // Evolve of one entity on a store with one replica: the hot path of every
 // command. With a deadline in ctx, and without one (where Evolve waits with
 // an idle time to notice a server that is gone).
-func BenchmarkEvolveEntity(b *testing.B) {
-	s, _ := newBenchStore(b)
+func BenchmarkEvolveOneEntity(b *testing.B) {
+	s, _ := newEvolveBenchStore(b)
 	for _, tc := range []struct {
 		name string
 		ctx  func() (context.Context, context.CancelFunc)
@@ -73,13 +73,13 @@ func BenchmarkEvolveEntity(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				ctx, cancel := tc.ctx()
-				var n countEvents
-				if _, err := s.Evolve(ctx, &n, rita.WithFilters(fmt.Sprintf("order.%d", i%benchEntities))); err != nil {
+				var n evolveCounter
+				if _, err := s.Evolve(ctx, &n, rita.WithFilters(fmt.Sprintf("order.%d", i%evolveBenchEntities))); err != nil {
 					b.Fatal(err)
 				}
 				cancel()
-				if n != benchEventsPerEntity {
-					b.Fatalf("read %d events, want %d", n, benchEventsPerEntity)
+				if n != evolveBenchEventsPerEntity {
+					b.Fatalf("read %d events, want %d", n, evolveBenchEventsPerEntity)
 				}
 				i++
 			}
@@ -89,8 +89,8 @@ func BenchmarkEvolveEntity(b *testing.B) {
 
 // The raw JetStream operation Evolve wraps: an ordered consumer over one
 // entity's subject, read up to its last message, then deleted.
-func BenchmarkOrderedConsumerEntity(b *testing.B) {
-	_, js := newBenchStore(b)
+func BenchmarkRawOrderedConsumerOneEntity(b *testing.B) {
+	_, js := newEvolveBenchStore(b)
 	ctx := context.Background()
 	stream, err := js.Stream(ctx, "ES_bench")
 	if err != nil {
@@ -99,7 +99,7 @@ func BenchmarkOrderedConsumerEntity(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		oc, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{fmt.Sprintf("$ES.bench.order.%d.*", i%benchEntities)},
+			FilterSubjects: []string{fmt.Sprintf("$ES.bench.order.%d.*", i%evolveBenchEntities)},
 		})
 		if err != nil {
 			b.Fatal(err)

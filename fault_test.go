@@ -2,7 +2,7 @@ package rita_test
 
 // Fault tests: event stores with Replicas: 3 on a three-node cluster (and one
 // single server) while servers stop and restart under load. Each test logs
-// its figures (events appended, tries sent again, events lost, events stored
+// its faultFigures (events appended, tries sent again, events lost, events stored
 // twice) and fails unless none is lost and none is stored twice. They wait
 // for conditions with deadlines, never for fixed times.
 
@@ -28,8 +28,8 @@ import (
 // faultWait bounds every wait of a fault test.
 const faultWait = 60 * time.Second
 
-// figures are what a fault test counts.
-type figures struct {
+// faultFigures are what a fault test counts.
+type faultFigures struct {
 	appended   atomic.Int64 // events whose Append returned success
 	retried    atomic.Int64 // tries the test sent again after an Append failed
 	lost       int          // acknowledged events that are not stored
@@ -38,9 +38,9 @@ type figures struct {
 
 // report logs f, with the retries Append made by itself, and fails t unless
 // nothing was lost or stored twice.
-func (f *figures) report(t *testing.T, retries *retryCounter) {
+func (f *faultFigures) report(t *testing.T, retries *retryCounter) {
 	t.Helper()
-	t.Logf("figures: appended %d, retried %d (by Append %d, by the test %d), lost %d, duplicated %d",
+	t.Logf("faultFigures: appended %d, retried %d (by Append %d, by the test %d), lost %d, duplicated %d",
 		f.appended.Load(), retries.n.Load()+f.retried.Load(), retries.n.Load(), f.retried.Load(), f.lost, f.duplicated)
 	if retries.n.Load() > 0 {
 		t.Logf("Append retried after: %v", retries)
@@ -142,7 +142,7 @@ func createReplicated(t *testing.T, m *rita.Manager, name string) *rita.EventSto
 	return s
 }
 
-func openStore(t *testing.T, m *rita.Manager, name string) *rita.EventStore {
+func openExisting(t *testing.T, m *rita.Manager, name string) *rita.EventStore {
 	t.Helper()
 	s, err := m.GetEventStore(testCtx(t), name)
 	if err != nil {
@@ -155,7 +155,7 @@ func openStore(t *testing.T, m *rita.Manager, name string) *rita.EventStore {
 // (its context ended), appends the very same events (same IDs, same
 // Expect) again, which finds out whether the first try was stored. It
 // counts those tries in f.
-func appendSure(s *rita.EventStore, events []*rita.Event, f *figures) (uint64, error) {
+func appendSure(s *rita.EventStore, events []*rita.Event, f *faultFigures) (uint64, error) {
 	var err error
 	for try := range 5 {
 		if try > 0 {
@@ -176,15 +176,15 @@ func appendSure(s *rita.EventStore, events []*rita.Event, f *figures) (uint64, e
 	return 0, err
 }
 
-// stored is one message of a store, as the stream holds it.
-type stored struct {
+// storedMsg is one message of a store, as the stream holds it.
+type storedMsg struct {
 	seq     uint64
 	id      string
 	subject string
 }
 
-// storedMsgs reads every message of store with raw JetStream.
-func storedMsgs(t *testing.T, nc *nats.Conn, store string) []stored {
+// readStored reads every message of store with raw JetStream.
+func readStored(t *testing.T, nc *nats.Conn, store string) []storedMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), faultWait)
 	defer cancel()
@@ -193,7 +193,7 @@ func storedMsgs(t *testing.T, nc *nats.Conn, store string) []stored {
 	stream, err := js.Stream(ctx, "ES_"+store)
 	requireNoError(t, err)
 	total := stream.CachedInfo().State.Msgs
-	var out []stored
+	var out []storedMsg
 	if total == 0 {
 		return out
 	}
@@ -209,7 +209,7 @@ func storedMsgs(t *testing.T, nc *nats.Conn, store string) []stored {
 		}
 		md, err := msg.Metadata()
 		requireNoError(t, err)
-		out = append(out, stored{seq: md.Sequence.Stream, id: msg.Headers().Get(jetstream.MsgIDHeader), subject: msg.Subject()})
+		out = append(out, storedMsg{seq: md.Sequence.Stream, id: msg.Headers().Get(jetstream.MsgIDHeader), subject: msg.Subject()})
 	}
 	return out
 }
@@ -217,7 +217,7 @@ func storedMsgs(t *testing.T, nc *nats.Conn, store string) []stored {
 // checkStored counts in f the acknowledged events (ID → sequence) that are
 // missing from msgs and the events msgs holds more than once, and fails t
 // for an acknowledged event stored at another sequence.
-func checkStored(t *testing.T, msgs []stored, acked map[string]uint64, f *figures) {
+func checkStored(t *testing.T, msgs []storedMsg, acked map[string]uint64, f *faultFigures) {
 	t.Helper()
 	copies := make(map[string]int, len(msgs))
 	at := make(map[string]uint64, len(msgs))
@@ -242,8 +242,8 @@ func checkStored(t *testing.T, msgs []stored, acked map[string]uint64, f *figure
 	}
 }
 
-// waitUntil polls cond until it holds, failing t after faultWait.
-func waitUntil(t *testing.T, what string, cond func() bool) {
+// waitFault polls cond until it holds, failing t after faultWait.
+func waitFault(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	eventually(t, faultWait, cond, "%s", what)
 }
@@ -259,7 +259,7 @@ func TestFaultAppendWhileLeadersStop(t *testing.T) {
 
 	const writers = 6
 	var (
-		fig      figures
+		fig      faultFigures
 		mu       sync.Mutex
 		acked    = map[string]uint64{}
 		order    = make([][]string, writers)
@@ -268,7 +268,7 @@ func TestFaultAppendWhileLeadersStop(t *testing.T) {
 		wg       sync.WaitGroup
 	)
 	for w := range writers {
-		s := openStore(t, f.manager(t, conns[w%len(conns)]), "orders")
+		s := openExisting(t, f.manager(t, conns[w%len(conns)]), "orders")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -307,7 +307,7 @@ func TestFaultAppendWhileLeadersStop(t *testing.T) {
 		for i := range from {
 			from[i] = progress[i].Load()
 		}
-		waitUntil(t, what, func() bool {
+		waitFault(t, what, func() bool {
 			for i := range from {
 				if progress[i].Load() < from[i]+n {
 					return false
@@ -337,7 +337,7 @@ func TestFaultAppendWhileLeadersStop(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	msgs := storedMsgs(t, conns[0], "orders")
+	msgs := readStored(t, conns[0], "orders")
 	checkStored(t, msgs, acked, &fig)
 	// Each writer's events are stored in the order it appended them.
 	byEntity := map[string][]string{}
@@ -370,7 +370,7 @@ func TestFaultWithdrawWhileNodeRestarts(t *testing.T) {
 		deciders  = 4
 	)
 	var (
-		fig       figures
+		fig       faultFigures
 		mu        sync.Mutex
 		acked     = map[string]uint64{}
 		succeeded int // withdrawals stored
@@ -387,7 +387,7 @@ func TestFaultWithdrawWhileNodeRestarts(t *testing.T) {
 		acked[events[0].ID] = seq
 	}
 	for d := range deciders {
-		s := openStore(t, f.manager(t, conns[d%len(conns)], rita.WithRegistry(reg)), "bank")
+		s := openExisting(t, f.manager(t, conns[d%len(conns)], rita.WithRegistry(reg)), "bank")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -427,12 +427,12 @@ func TestFaultWithdrawWhileNodeRestarts(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	waitUntil(t, "withdrawals start", func() bool { return progress.Load() >= 10 })
+	waitFault(t, "withdrawals start", func() bool { return progress.Load() >= 10 })
 	leader := f.c.WaitStoreLeader("bank")
 	leader.Stop()
 	f.c.WaitStoreLeader("bank")
 	from := progress.Load()
-	waitUntil(t, "withdrawals go on without the leader", func() bool {
+	waitFault(t, "withdrawals go on without the leader", func() bool {
 		select {
 		case <-done:
 			return true
@@ -451,7 +451,7 @@ func TestFaultWithdrawWhileNodeRestarts(t *testing.T) {
 
 	// Replay the stored events in order: the balance never goes negative.
 	m := f.manager(t, conns[0], rita.WithRegistry(reg))
-	s := openStore(t, m, "bank")
+	s := openExisting(t, m, "bank")
 	var (
 		balance, lowest int
 		replayed        []*rita.Event
@@ -476,7 +476,7 @@ func TestFaultWithdrawWhileNodeRestarts(t *testing.T) {
 	if balance != want || balance < 0 || balance >= withdrawn {
 		t.Errorf("balance %d, want deposits minus succeeded withdrawals = %d, and below %d", balance, want, withdrawn)
 	}
-	checkStored(t, storedMsgs(t, conns[0], "bank"), acked, &fig)
+	checkStored(t, readStored(t, conns[0], "bank"), acked, &fig)
 	if len(replayed) != len(acked) {
 		t.Errorf("Evolve replayed %d events, %d were acknowledged", len(replayed), len(acked))
 	}
@@ -526,11 +526,11 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 	}
 	watchConn := leader.Connect(t, ritatest.Reconnecting())
 	writeConn := other.Connect(t, ritatest.Reconnecting())
-	writer := openStore(t, f.manager(t, writeConn, rita.WithRegistry(reg)), "watched")
-	watched := openStore(t, f.manager(t, watchConn, rita.WithRegistry(reg)), "watched")
+	writer := openExisting(t, f.manager(t, writeConn, rita.WithRegistry(reg)), "watched")
+	watched := openExisting(t, f.manager(t, watchConn, rita.WithRegistry(reg)), "watched")
 
 	var (
-		fig   figures
+		fig   faultFigures
 		mu    sync.Mutex
 		acked = map[string]uint64{}
 		last  atomic.Uint64
@@ -576,20 +576,20 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 			}
 		}
 	}()
-	waitUntil(t, "the watcher follows", func() bool { return tee.model.Sequence() >= 200 })
+	waitFault(t, "the watcher follows", func() bool { return tee.model.Sequence() >= 200 })
 
 	// Stop the watcher's server; its connection moves to another one.
 	leader.Stop()
 	stopped := time.Now()
 	marker := deposit("marker")
-	waitUntil(t, "the watcher applies an event appended after its server stopped", func() bool { return tee.has(marker) })
+	waitFault(t, "the watcher applies an event appended after its server stopped", func() bool { return tee.has(marker) })
 	flowing := time.Since(stopped)
 	leader.Restart()
 	f.c.WaitReady()
 	f.c.WaitStoreCurrent("watched")
 	restarted := time.Now()
 	marker = deposit("marker")
-	waitUntil(t, "the watcher applies an event appended after the restart", func() bool { return tee.has(marker) })
+	waitFault(t, "the watcher applies an event appended after the restart", func() bool { return tee.has(marker) })
 	t.Logf("events flowed again %v after the watcher's server stopped, %v after it restarted; %d errors handled",
 		flowing, time.Since(restarted), handled.Load())
 	if flowing > 3*time.Second {
@@ -597,11 +597,11 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 	}
 	close(stop)
 	<-writing
-	waitUntil(t, "the watcher applies every event", func() bool { return tee.model.Sequence() >= last.Load() })
+	waitFault(t, "the watcher applies every event", func() bool { return tee.model.Sequence() >= last.Load() })
 	w.Stop()
 
 	// Every stored event was delivered once, in stream order.
-	msgs := storedMsgs(t, writeConn, "watched")
+	msgs := readStored(t, writeConn, "watched")
 	checkStored(t, msgs, acked, &fig)
 	all := make([]uint64, len(msgs))
 	for i, m := range msgs {
@@ -616,7 +616,7 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 				fig.duplicated++
 			}
 		}
-		t.Errorf("the watcher delivered %d events, %d are stored; first difference at %d", len(got), len(all), firstDiff(got, all))
+		t.Errorf("the watcher delivered %d events, %d are stored; first difference at %d", len(got), len(all), firstSeqDiff(got, all))
 	}
 	// The model equals a fresh Evolve.
 	fresh := rita.NewModel(newLedger())
@@ -631,7 +631,7 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 	fig.report(t, &f.retries)
 }
 
-func firstDiff(a, b []uint64) int {
+func firstSeqDiff(a, b []uint64) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
@@ -649,7 +649,7 @@ func TestFaultWholeClusterRestarts(t *testing.T) {
 	s := createReplicated(t, f.manager(t, nc), "durable")
 
 	var (
-		fig   figures
+		fig   faultFigures
 		acked = map[string]uint64{}
 		order []string
 		last  = map[string]uint64{} // entity → its last sequence
@@ -690,14 +690,14 @@ func TestFaultWholeClusterRestarts(t *testing.T) {
 	f.c.Restart()
 	f.c.WaitStoreCurrent("durable")
 
-	msgs := storedMsgs(t, nc, "durable")
+	msgs := readStored(t, nc, "durable")
 	checkStored(t, msgs, acked, &fig)
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		ids[i] = m.id
 	}
 	if !slices.Equal(ids, order) {
-		t.Errorf("stored order differs from the acknowledged one at %d of %d", firstDiffString(ids, order), len(order))
+		t.Errorf("stored order differs from the acknowledged one at %d of %d", firstIDDiff(ids, order), len(order))
 	}
 	var r recorder
 	n, err := s.Evolve(testCtx(t), &r)
@@ -725,8 +725,8 @@ func TestFaultWholeClusterRestarts(t *testing.T) {
 	_, err = s.Append(testCtx(t), []*rita.Event{{Entity: "order.9", Type: "placed", Data: []byte("x"),
 		Expect: rita.ExpectSequenceSubject(last["order.4"]-1, "order")}})
 	requireErrorIs(t, err, rita.ErrSequenceConflict)
-	checkStored(t, storedMsgs(t, nc, "durable"), acked, &fig)
-	waitUntil(t, "the watcher applies the events appended after the restart", func() bool { return watching.count() >= len(order) })
+	checkStored(t, readStored(t, nc, "durable"), acked, &fig)
+	waitFault(t, "the watcher applies the events appended after the restart", func() bool { return watching.count() >= len(order) })
 	w.Stop()
 	requireSeqs(t, watching.seqs(), seqRange(1, uint64(len(order))))
 	fig.report(t, &f.retries)
@@ -738,7 +738,7 @@ func TestFaultEvolveWhileLeaderStops(t *testing.T) {
 	f := newFaultCluster(t)
 	nc := f.conn(t, 0)
 	s := createReplicated(t, f.manager(t, nc), "replay")
-	var fig figures
+	var fig faultFigures
 	acked := map[string]uint64{}
 	const stored = 3000
 	for i := 0; i < stored; i += rita.MaxBatchSize {
@@ -773,11 +773,11 @@ func TestFaultEvolveWhileLeaderStops(t *testing.T) {
 	if last != stored {
 		t.Errorf("Evolve returned %d, want %d", last, stored)
 	}
-	checkStored(t, storedMsgs(t, nc, "replay"), acked, &fig)
+	checkStored(t, readStored(t, nc, "replay"), acked, &fig)
 	fig.report(t, &f.retries)
 }
 
-func firstDiffString(a, b []string) int {
+func firstIDDiff(a, b []string) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
@@ -797,7 +797,7 @@ func TestFaultServerGoesAway(t *testing.T) {
 	m := f.manager(t, nc)
 	s := createStore(t, m, "single")
 	var (
-		fig   figures
+		fig   faultFigures
 		mu    sync.Mutex
 		acked = map[string]uint64{}
 	)
@@ -869,7 +869,7 @@ func TestFaultServerGoesAway(t *testing.T) {
 			appends.Add(1)
 		}
 	}()
-	waitUntil(t, "the writer appends", func() bool { return appends.Load() >= 20 })
+	waitFault(t, "the writer appends", func() bool { return appends.Load() >= 20 })
 
 	// Evolve loses its server while it reads.
 	var applied atomic.Int64
@@ -915,7 +915,7 @@ func TestFaultServerGoesAway(t *testing.T) {
 	var all recorder
 	_, err = s.Evolve(testCtx(t), &all)
 	requireNoError(t, err)
-	msgs := storedMsgs(t, nc, "single")
+	msgs := readStored(t, nc, "single")
 	mu.Lock()
 	checkStored(t, msgs, acked, &fig)
 	mu.Unlock()
@@ -941,7 +941,7 @@ func consumerHost(t *testing.T, c *ritatest.Cluster, nc *nats.Conn, store string
 	js, err := jetstream.New(nc)
 	requireNoError(t, err)
 	var host *ritatest.Server
-	waitUntil(t, "the consumer's server", func() bool {
+	waitFault(t, "the consumer's server", func() bool {
 		stream, err := js.Stream(testCtx(t), "ES_"+store)
 		if err != nil {
 			return false
@@ -972,8 +972,8 @@ func TestFaultWatchNoticesStalledConsumer(t *testing.T) {
 	f := newFaultCluster(t)
 	nc, writeConn := f.conn(t, 0), f.conn(t, 0)
 	writer := createReplicated(t, f.manager(t, writeConn), "stall")
-	s := openStore(t, f.manager(t, nc), "stall")
-	var fig figures
+	s := openExisting(t, f.manager(t, nc), "stall")
+	var fig faultFigures
 	acked := map[string]uint64{}
 	appendOne := func() uint64 {
 		events := []*rita.Event{rawEvent("order.1", "placed", "x")}
@@ -1016,7 +1016,7 @@ func TestFaultWatchNoticesStalledConsumer(t *testing.T) {
 	host.Stop()
 	stopped := time.Now()
 	seq := appendOne()
-	waitUntil(t, "the watcher applies an event appended after its consumer's server stopped", func() bool {
+	waitFault(t, "the watcher applies an event appended after its consumer's server stopped", func() bool {
 		return r.count() > 0 && r.seqs()[r.count()-1] >= seq
 	})
 	took := time.Since(stopped)
@@ -1033,7 +1033,7 @@ func TestFaultWatchNoticesStalledConsumer(t *testing.T) {
 	host.Restart()
 	w.Stop()
 	requireSeqs(t, r.seqs(), seqRange(1, seq))
-	checkStored(t, storedMsgs(t, writeConn, "stall"), acked, &fig)
+	checkStored(t, readStored(t, writeConn, "stall"), acked, &fig)
 	fig.report(t, &f.retries)
 }
 
@@ -1081,8 +1081,8 @@ func TestFaultReadYourWrites(t *testing.T) {
 	f := newFaultCluster(t)
 	writeConn, readConn := f.conn(t, 0), f.conn(t, 1)
 	writer := createReplicated(t, f.manager(t, writeConn), "ryw")
-	reader := openStore(t, f.manager(t, readConn), "ryw")
-	var fig figures
+	reader := openExisting(t, f.manager(t, readConn), "ryw")
+	var fig faultFigures
 	acked := map[string]uint64{}
 	missed := 0
 	check := func(i int) {
@@ -1127,6 +1127,6 @@ func TestFaultReadYourWrites(t *testing.T) {
 		check(i)
 	}
 	t.Logf("%d reads after appends, %d missed the event", 140+14, missed)
-	checkStored(t, storedMsgs(t, writeConn, "ryw"), acked, &fig)
+	checkStored(t, readStored(t, writeConn, "ryw"), acked, &fig)
 	fig.report(t, &f.retries)
 }
