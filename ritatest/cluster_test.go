@@ -99,7 +99,11 @@ func TestServerRestart(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		info, err := js.Stream(ctx, "S")
+		// A request sent while the client reconnects may get no answer:
+		// ask again rather than wait.
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		info, err := js.Stream(actx, "S")
+		acancel()
 		if err == nil {
 			if n := info.CachedInfo().State.Msgs; n != 1 {
 				t.Fatalf("%d messages after restart, want 1", n)
