@@ -592,6 +592,12 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 	waitFault(t, "the watcher applies an event appended after the restart", func() bool { return tee.has(marker) })
 	t.Logf("events flowed again %v after the watcher's server stopped, %v after it restarted; %d errors handled",
 		flowing, time.Since(restarted), handled.Load())
+	// The leader steps down without stopping.
+	old := f.c.WaitStoreLeader("watched")
+	requireNoError(t, old.JetStreamStepdownStream("$G", "ES_watched"))
+	waitFault(t, "another leader", func() bool { l := f.c.StoreLeader("watched"); return l != nil && l != old })
+	marker = deposit("marker")
+	waitFault(t, "the watcher applies an event appended after the leader stepped down", func() bool { return tee.has(marker) })
 	if flowing > 3*time.Second {
 		t.Errorf("events flowed again %v after the watcher's server stopped, want within 3s", flowing)
 	}

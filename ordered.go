@@ -69,8 +69,12 @@ const (
 	// abandoned without being able to remove it (its server was gone).
 	readerInactive = time.Minute
 
-	// readerAttemptTimeout bounds one request to create a consumer.
-	readerAttemptTimeout = 2 * time.Second
+	// readerAttemptTimeout bounds the first request to create a consumer;
+	// after failures it doubles, up to four times as long. A request can
+	// go unanswered (sent as a server restarts, or assigned to a server
+	// that just stopped): the sooner it is sent again, the sooner events
+	// flow.
+	readerAttemptTimeout = time.Second
 
 	// maxOutage is how long a read whose context has no deadline keeps
 	// trying to reach a server before it fails.
@@ -138,11 +142,14 @@ func (r *orderedReader) create(ctx context.Context) error {
 		cfg.OptStartSeq = r.last + 1
 		cfg.OptStartTime = nil
 	}
-	actx, cancel := context.WithTimeout(ctx, readerAttemptTimeout)
+	actx, cancel := context.WithTimeout(ctx, readerAttemptTimeout<<min(r.failures, 2))
 	defer cancel()
 	cons, err := r.s.m.js.CreateOrUpdateConsumer(actx, streamName(r.s.name), cfg)
 	if err != nil {
-		return err
+		if transientRequestError(err) {
+			r.forget(cfg.Name) // it may have been made all the same
+		}
+		return fmt.Errorf("create consumer: %w", err)
 	}
 	it, err := cons.Messages(jetstream.PullHeartbeat(readerHeartbeat))
 	if err != nil {
@@ -193,7 +200,7 @@ func (r *orderedReader) next(ctx context.Context, idle time.Duration) (jetstream
 			kicked := r.takeKick()
 			r.drop()
 			if !kicked {
-				if err := r.failed(ctx, err); err != nil {
+				if err := r.failed(ctx, fmt.Errorf("consumer: %w", err)); err != nil {
 					return nil, nil, err
 				}
 			}
