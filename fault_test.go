@@ -2,7 +2,7 @@ package rita_test
 
 // Fault tests: event stores with Replicas: 3 on a three-node cluster (and one
 // single server) while servers stop and restart under load. Each test logs
-// its faultFigures (events appended, tries sent again, events lost, events stored
+// its figures (events appended, tries sent again, events lost, events stored
 // twice) and fails unless none is lost and none is stored twice. They wait
 // for conditions with deadlines, never for fixed times.
 
@@ -40,10 +40,10 @@ type faultFigures struct {
 // nothing was lost or stored twice.
 func (f *faultFigures) report(t *testing.T, retries *retryCounter) {
 	t.Helper()
-	t.Logf("faultFigures: appended %d, retried %d (by Append %d, by the test %d), lost %d, duplicated %d",
+	t.Logf("figures: appended %d, retried %d (by Append %d, by the test %d), lost %d, duplicated %d",
 		f.appended.Load(), retries.n.Load()+f.retried.Load(), retries.n.Load(), f.retried.Load(), f.lost, f.duplicated)
 	if retries.n.Load() > 0 {
-		t.Logf("Append retried after: %v", retries)
+		t.Logf("Append retried after: %v; %d refused tries were found stored by an earlier one", retries, retries.found.Load())
 	}
 	if f.lost != 0 || f.duplicated != 0 {
 		t.Errorf("lost %d and duplicated %d events, want 0 and 0", f.lost, f.duplicated)
@@ -53,7 +53,8 @@ func (f *faultFigures) report(t *testing.T, retries *retryCounter) {
 // retryCounter is a slog.Handler that counts the retries Append logs, and
 // how often each error caused one.
 type retryCounter struct {
-	n      atomic.Int64
+	n      atomic.Int64 // retries
+	found  atomic.Int64 // refused tries found stored by an earlier one
 	mu     sync.Mutex
 	causes map[string]int
 }
@@ -62,6 +63,9 @@ func (c *retryCounter) Enabled(context.Context, slog.Level) bool { return true }
 func (c *retryCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
 func (c *retryCounter) WithGroup(string) slog.Handler            { return c }
 func (c *retryCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "rita: append: already stored" {
+		c.found.Add(1)
+	}
 	if r.Message != "rita: append: retrying" {
 		return nil
 	}
@@ -248,10 +252,10 @@ func waitFault(t *testing.T, what string, cond func() bool) {
 	eventually(t, faultWait, cond, "%s", what)
 }
 
-// 1. Writers append to distinct entities, each event expecting the
-// previous one, while the stream leader is stopped, restarted, and the new
-// leader stopped: every acknowledged event is stored exactly once, in each
-// writer's order.
+// 1. Writers append to distinct entities, single events and batches of
+// three, each expecting the writer's previous one, while the stream leader
+// is stopped, restarted, and the new leader stopped: every acknowledged
+// event is stored exactly once, in each writer's order.
 func TestFaultAppendWhileLeadersStop(t *testing.T) {
 	f := newFaultCluster(t)
 	conns := []*nats.Conn{f.conn(t, 0), f.conn(t, 1), f.conn(t, 2)}
@@ -279,21 +283,27 @@ func TestFaultAppendWhileLeadersStop(t *testing.T) {
 					return
 				default:
 				}
-				e := &rita.Event{
-					ID:     fmt.Sprintf("w%d-%d", w, k),
-					Entity: fmt.Sprintf("order.w%d", w),
-					Type:   "placed",
-					Data:   []byte("x"),
-					Expect: rita.ExpectSequence(last),
+				// Every third append is a batch of three.
+				events := make([]*rita.Event, 1+2*min(1, k%3/2))
+				for j := range events {
+					events[j] = &rita.Event{
+						ID:     fmt.Sprintf("w%d-%d-%d", w, k, j),
+						Entity: fmt.Sprintf("order.w%d", w),
+						Type:   "placed",
+						Data:   []byte("x"),
+					}
 				}
-				seq, err := appendSure(s, []*rita.Event{e}, &fig)
+				events[0].Expect = rita.ExpectSequence(last)
+				seq, err := appendSure(s, events, &fig)
 				if err != nil {
-					t.Errorf("writer %d, event %d (expect %d): %v", w, k, last, err)
+					t.Errorf("writer %d, append %d (expect %d): %v", w, k, last, err)
 					return
 				}
 				mu.Lock()
-				acked[e.ID] = seq
-				order[w] = append(order[w], e.ID)
+				for _, e := range events {
+					acked[e.ID] = e.Sequence()
+					order[w] = append(order[w], e.ID)
+				}
 				mu.Unlock()
 				last = seq
 				progress[w].Add(1)

@@ -104,6 +104,7 @@ func (s *EventStore) publish(ctx context.Context, events []encodedEvent) (uint64
 			inProcessTries++
 		} else if s.mayBeStoredAlready(attempt, events, err) {
 			if seq, ok := s.storedTogether(ctx, events); ok {
+				s.m.logger.Debug("rita: append: already stored", "store", s.name, "attempt", attempt, "events", len(events), "sequence", seq)
 				return seq, nil
 			}
 		}
