@@ -1146,3 +1146,30 @@ func TestFaultReadYourWrites(t *testing.T) {
 	checkStored(t, readStored(t, writeConn, "ryw"), acked, &fig)
 	fig.report(t, &f.retries)
 }
+
+// A watcher whose store is deleted tells its handler and ends.
+func TestWatchEndsWhenStoreDeleted(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "doomed")
+	appendN(t, s, "order.1", "placed", 3)
+	ended := make(chan error, 10)
+	w, err := s.Watch(testCtx(t), &recorder{}, rita.WithErrHandler(func(err error, _ *rita.Event, _ jetstream.Msg) {
+		ended <- err
+	}))
+	requireNoError(t, err)
+	defer w.Stop()
+	requireNoError(t, e.m.DeleteEventStore(testCtx(t), "doomed"))
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case err := <-ended:
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				requireNoLibraryGoroutines(t)
+				return
+			}
+			t.Logf("handler: %v", err)
+		case <-deadline:
+			t.Fatalf("the watcher did not end after its store was deleted")
+		}
+	}
+}

@@ -49,7 +49,8 @@ type orderedReader struct {
 
 	name     string // of the current consumer; "" when there is none
 	it       jetstream.MessagesContext
-	pending  uint64 // the first consumer's pending messages when created
+	started  bool   // a consumer was made
+	pending  uint64 // the first consumer's pending messages when made
 	last     uint64
 	dseq     uint64
 	failures int       // since the last message delivered
@@ -156,7 +157,8 @@ func (r *orderedReader) create(ctx context.Context) error {
 		r.forget(cfg.Name)
 		return err
 	}
-	if r.serial == 1 {
+	if !r.started {
+		r.started = true
 		if info := cons.CachedInfo(); info != nil {
 			r.pending = info.NumPending
 		}

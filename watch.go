@@ -303,7 +303,7 @@ func (w *watcher) removeConsumer() {
 }
 
 // listen interrupts the reader each time the connection reconnects, until
-// the watcher stops or the connection closes.
+// the watcher stops, run ends or the connection closes.
 func (w *watcher) listen() {
 	nc := w.store.m.nc
 	ch := nc.StatusChanged(nats.CONNECTED, nats.CLOSED)
@@ -318,6 +318,8 @@ func (w *watcher) listen() {
 				}
 				w.reader.interrupt()
 			case <-w.stopCh:
+				return
+			case <-w.done:
 				return
 			}
 		}
