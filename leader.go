@@ -59,9 +59,13 @@ type msgGetResponse struct {
 // subject whose last message was stored before since does not count. It
 // makes one request per subject, each within attemptTimeout.
 func (s *EventStore) leaderLastSeq(ctx context.Context, subjects []string, since time.Time) (uint64, error) {
+	return s.leaderLastSeqWithin(ctx, subjects, since, attemptTimeout)
+}
+
+func (s *EventStore) leaderLastSeqWithin(ctx context.Context, subjects []string, since time.Time, timeout time.Duration) (uint64, error) {
 	var last uint64
 	for _, subj := range subjects {
-		seq, ts, err := s.leaderLastMsg(ctx, subj)
+		seq, ts, err := s.leaderLastMsg(ctx, subj, timeout)
 		if err != nil {
 			return 0, err
 		}
@@ -72,8 +76,8 @@ func (s *EventStore) leaderLastSeq(ctx context.Context, subjects []string, since
 	return last, nil
 }
 
-func (s *EventStore) leaderLastMsg(ctx context.Context, subject string) (uint64, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+func (s *EventStore) leaderLastMsg(ctx context.Context, subject string, timeout time.Duration) (uint64, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := json.Marshal(msgGetRequest{LastFor: subject, NoHeaders: true})
 	if err != nil {
@@ -100,14 +104,15 @@ func (s *EventStore) leaderLastMsg(ctx context.Context, subject string) (uint64,
 	return r.Message.Sequence, r.Message.Time, nil
 }
 
-// leaderBound is leaderLastSeq retried, with backoff, while it fails for
-// want of an answer (the stream is electing a leader, the server is
-// restarting), until ctx ends or, if giveUpAfter > 0, for that long.
+// leaderBound is leaderLastSeq retried, with backoff and a timeout that
+// doubles (up to four times attemptTimeout), while it fails for want of an
+// answer (the stream is electing a leader, the server is restarting), until
+// ctx ends or, if giveUpAfter > 0, for that long.
 func (s *EventStore) leaderBound(ctx context.Context, subjects []string, since time.Time, giveUpAfter time.Duration) (uint64, error) {
 	start := time.Now()
 	backoff := retryBackoffMin
 	for attempt := 1; ; attempt++ {
-		seq, err := s.leaderLastSeq(ctx, subjects, since)
+		seq, err := s.leaderLastSeqWithin(ctx, subjects, since, attemptTimeout<<min(attempt-1, 2))
 		if err == nil {
 			return seq, nil
 		}

@@ -47,10 +47,12 @@ const (
 	// retries included. A stream leader election takes a few seconds.
 	defaultAppendTimeout = 30 * time.Second
 
-	// attemptTimeout bounds one attempt (plus attemptTimeoutPerEvent for
-	// each event of a batch). An attempt whose answer was lost (its server
-	// stopped) is given up after it, and sent again.
-	attemptTimeout         = 2 * time.Second
+	// attemptTimeout bounds the first attempt (plus attemptTimeoutPerEvent
+	// for each event of a batch); it doubles for each later one, up to four
+	// times as long. An attempt whose answer was lost (its server stopped,
+	// or it was sent as a server restarted) is given up after it, and sent
+	// again.
+	attemptTimeout         = time.Second
 	attemptTimeoutPerEvent = 2 * time.Millisecond
 
 	// Retries wait from retryBackoffMin, doubling up to retryBackoffMax,
@@ -91,7 +93,7 @@ func (s *EventStore) publish(ctx context.Context, events []encodedEvent) (uint64
 	checkedStream := false
 	inProcessTries := 0
 	for attempt := 1; ; attempt++ {
-		seq, err := s.publishAttempt(ctx, events)
+		seq, err := s.publishAttempt(ctx, events, attempt)
 		if err == nil {
 			return seq, nil
 		}
@@ -145,9 +147,10 @@ func contextEnded(cause, last error, attempts int) error {
 	return fmt.Errorf("%w (after %d attempts, when the context ended: %w)", last, attempts, cause)
 }
 
-// publishAttempt sends events once, within attemptTimeout.
-func (s *EventStore) publishAttempt(ctx context.Context, events []encodedEvent) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, attemptTimeout+time.Duration(len(events))*attemptTimeoutPerEvent)
+// publishAttempt sends events once, within the attempt's timeout.
+func (s *EventStore) publishAttempt(ctx context.Context, events []encodedEvent, attempt int) (uint64, error) {
+	timeout := attemptTimeout + time.Duration(len(events))*attemptTimeoutPerEvent
+	ctx, cancel := context.WithTimeout(ctx, timeout<<min(attempt-1, 2))
 	defer cancel()
 	if len(events) == 1 {
 		return s.publishOne(ctx, events[0])
