@@ -72,9 +72,8 @@ func (s *EventStore) publishBatch(ctx context.Context, events []encodedEvent) (u
 		}
 	}
 	if err != nil {
-		if apiErr := (*jetstream.APIError)(nil); errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBatchDuplicate {
-			return 0, s.duplicateError(ctx, events)
-		}
+		// A duplicate is told apart from a retry of this very batch by
+		// the caller (publish, in retry.go).
 		return 0, s.publishError(err)
 	}
 	if ack.Count != len(events) || ack.Sequence < uint64(len(events)) {

@@ -132,4 +132,11 @@ var (
 	// projection stops at an event it could not apply: it applies no later
 	// event, so that its checkpoint stays exact; run it again to retry.
 	ErrProjectionHalted = errors.New("rita: projection halted")
+
+	// ErrEventTooLarge is returned by Append when an event does not fit in
+	// one message: its headers (metadata included) exceed the 64 KiB
+	// JetStream allows, or its headers and payload together exceed the
+	// server's maximum payload (or the store's maximum message size).
+	// Nothing is stored.
+	ErrEventTooLarge = errors.New("rita: event too large")
 )

@@ -17,7 +17,8 @@ const MaxBatchSize = 1000
 // EventStore persists events to a JetStream stream and provides operations to
 // append, evolve, and watch events.
 //
-// An EventStore is safe for concurrent use by multiple goroutines.
+// An EventStore is safe for concurrent use by multiple goroutines. The
+// methods of a nil *EventStore fail with ErrInvalidArgument.
 type EventStore struct {
 	m      *Manager
 	name   string
@@ -29,7 +30,12 @@ func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStor
 }
 
 // Name returns the name of the store.
-func (s *EventStore) Name() string { return s.name }
+func (s *EventStore) Name() string {
+	if s == nil {
+		return ""
+	}
+	return s.name
+}
 
 // Append appends a one or more events to the subject's event sequence. It
 // returns the resulting sequence number of the last appended event.
@@ -43,7 +49,23 @@ func (s *EventStore) Name() string { return s.name }
 // stream's duplicate window) is not stored again: alone, Append returns the
 // sequence it was first stored at; in a batch, the whole batch fails with
 // ErrDuplicateEvent. On success each event's Sequence and Subject are set.
+//
+// Append rides out transient failures, such as a stream leader election, a
+// restarting server or a reconnecting connection: it sends the same events,
+// under the same IDs, again with backoff until ctx ends (or for at most 30 s
+// if ctx has no deadline, and never later than half the store's duplicate
+// window after the first try). So it returns one success, also when an
+// earlier try was stored but its answer lost, or one final error. A final
+// error after a timeout (it matches context.DeadlineExceeded) does not tell
+// whether the events were stored: appending the same events again, with
+// their IDs, within the duplicate window finds out without storing them
+// twice (a single event gets its first sequence back; a batch that was
+// stored fails with ErrDuplicateEvent). Sequence conflicts, duplicates,
+// invalid events and other refusals of the server are never retried.
 func (s *EventStore) Append(ctx context.Context, events []*Event) (uint64, error) {
+	if s == nil {
+		return 0, errNilStore
+	}
 	if ctx == nil {
 		return 0, errNilContext
 	}
@@ -51,10 +73,7 @@ func (s *EventStore) Append(ctx context.Context, events []*Event) (uint64, error
 	if err != nil {
 		return 0, err
 	}
-	if len(encoded) == 1 {
-		return s.publishOne(ctx, encoded[0])
-	}
-	return s.publishBatch(ctx, encoded)
+	return s.publish(ctx, encoded)
 }
 
 // prepare validates and encodes events; it publishes nothing.
@@ -83,7 +102,8 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		if e.ID == "" {
+		generatedID := e.ID == ""
+		if generatedID {
 			e.ID = s.m.id.New()
 		}
 		if e.Time.IsZero() {
@@ -100,7 +120,10 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
 		setVersion(s.m.types, msg)
-		encoded[i] = encodedEvent{event: e, msg: msg}
+		if err := checkSize(msg, s.m.nc.MaxPayload()); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		encoded[i] = encodedEvent{event: e, msg: msg, generatedID: generatedID}
 	}
 	return encoded, nil
 }
@@ -121,8 +144,11 @@ func (s *EventStore) publishError(err error) error {
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
 		case errCodeWrongLastSequence, errCodeWrongLastSequenceConstant:
-			return fmt.Errorf("%w: store %q: %s", ErrSequenceConflict, s.name, apiErr.Description)
+			return fmt.Errorf("%w: store %q: %w", ErrSequenceConflict, s.name, serverRefusal{apiErr})
 		}
+	}
+	if tooLarge(err) {
+		return fmt.Errorf("%w: store %q: %w", ErrEventTooLarge, s.name, err)
 	}
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		return fmt.Errorf("rita: append to store %q: no stream answered (is the store deleted?): %w", s.name, err)
@@ -151,6 +177,9 @@ const (
 // MetaCorrelationID) unless the decider set them. DecideWithRetry retries on
 // ErrSequenceConflict.
 func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
+	if s == nil {
+		return nil, 0, errNilStore
+	}
 	if ctx == nil {
 		return nil, 0, errNilContext
 	}

@@ -23,8 +23,20 @@ import (
 // read. An empty store, or no matching event, returns (0, nil). The first
 // error ends it: the model's error, an event that cannot be decoded (wrapping
 // ErrEventDecode), or the context's. The consumer it reads with is removed
-// before it returns.
+// before it returns (or, if its server does not confirm that within two
+// seconds, by the server once it has been inactive for a minute; that does
+// not fail Evolve).
+//
+// On a replicated store (Replicas > 1), "stored when Evolve began" is what
+// the stream leader reports, not the replica Evolve happens to read from:
+// an Evolve that starts after an Append has returned sees that event. Evolve
+// rides out a reconnect, a lost consumer or a change of stream leader
+// without skipping or repeating an event. Without a deadline in ctx it gives
+// up after failing to reach the store for 30 s.
 func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOption) (uint64, error) {
+	if s == nil {
+		return 0, errNilStore
+	}
 	if ctx == nil {
 		return 0, errNilContext
 	}

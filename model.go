@@ -2,6 +2,7 @@ package rita
 
 import (
 	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -42,27 +43,61 @@ type Viewer[T any] interface {
 //   - Decide sets Expect on the first event it returns for each entity (unless
 //     the decider set one) to that entity's last sequence, so a decision taken
 //     on stale state fails with ErrSequenceConflict instead of being stored.
+//
+// The methods of a nil *Model fail with ErrInvalidArgument (Sequence and
+// EntitySequence return 0).
 type Model[T any] struct {
 	mu       sync.RWMutex
 	t        T
+	isNil    bool // t is a nil pointer, map, slice, ...
 	last     map[string]uint64
 	sequence uint64
 }
 
 // NewModel returns a Model wrapping t. T is usually a pointer to the
-// application's state type, which implements Evolver, Decider or both.
+// application's state type, which implements Evolver, Decider or both. A
+// Model of a nil value (a nil pointer, say) refuses Decide, Evolve and View
+// with ErrInvalidArgument rather than call methods on it.
 func NewModel[T any](t T) *Model[T] {
-	return &Model[T]{t: t, last: make(map[string]uint64)}
+	return &Model[T]{t: t, isNil: isNilValue(t), last: make(map[string]uint64)}
+}
+
+// isNilValue reports whether v is nil or a nil pointer, map, slice,
+// function, channel or interface.
+func isNilValue(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// errNilModel is returned by the methods of a Model of a nil value.
+func (m *Model[T]) errNilModel() error {
+	return fmt.Errorf("%w: model of a nil %T", ErrInvalidArgument, m.t)
 }
 
 // Decide asks the wrapped value to decide on cmd under the read lock. It
 // returns ErrDeciderNotImplemented if T does not implement Decider. The
 // first returned event of each entity gets an Expect of the last sequence the
-// model has applied for that entity, unless it already has an Expect.
+// model has applied for that entity, unless it already has an Expect. A nil
+// cmd is refused with ErrInvalidArgument.
 func (m *Model[T]) Decide(cmd *Command) ([]*Event, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%w: nil *Model", ErrInvalidArgument)
+	}
 	d, ok := any(m.t).(Decider)
 	if !ok {
 		return nil, fmt.Errorf("rita: model of %T: %w", m.t, ErrDeciderNotImplemented)
+	}
+	if m.isNil {
+		return nil, m.errNilModel()
+	}
+	if cmd == nil {
+		return nil, fmt.Errorf("%w: nil command", ErrInvalidArgument)
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -92,12 +127,18 @@ func (m *Model[T]) Decide(cmd *Command) ([]*Event, error) {
 // error). An event without a sequence (one that was never stored) is always
 // applied. The model's sequences advance only when the evolver succeeds.
 func (m *Model[T]) Evolve(event *Event) error {
+	if m == nil {
+		return fmt.Errorf("%w: nil *Model", ErrInvalidArgument)
+	}
 	ev, ok := any(m.t).(Evolver)
 	if !ok {
 		return fmt.Errorf("rita: model of %T: %w", m.t, ErrEvolverNotImplemented)
 	}
 	if event == nil {
 		return ErrEventNil
+	}
+	if m.isNil {
+		return m.errNilModel()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -118,8 +159,14 @@ func (m *Model[T]) Evolve(event *Event) error {
 // View calls fn with the wrapped value under the read lock and returns fn's
 // error. fn must not keep the value nor modify it.
 func (m *Model[T]) View(fn func(T) error) error {
+	if m == nil {
+		return fmt.Errorf("%w: nil *Model", ErrInvalidArgument)
+	}
 	if fn == nil {
 		return fmt.Errorf("%w: nil view function", ErrInvalidArgument)
+	}
+	if m.isNil {
+		return m.errNilModel()
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -135,6 +182,9 @@ func (m *Model[T]) View(fn func(T) error) error {
 // before earlier events of another: catch up per entity with
 // EntitySequence instead.
 func (m *Model[T]) Sequence() uint64 {
+	if m == nil {
+		return 0
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.sequence
@@ -144,6 +194,9 @@ func (m *Model[T]) Sequence() uint64 {
 // for entity; 0 if none. Evolve with WithFilters(entity) and
 // WithAfterSequence(EntitySequence(entity)) brings that entity up to date.
 func (m *Model[T]) EntitySequence(entity string) uint64 {
+	if m == nil {
+		return 0
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.last[entity]

@@ -112,8 +112,13 @@ func WithFilters(filters ...string) EvolveOption {
 //
 // The handler is called, from the watcher's goroutine, for every event that
 // could not be decoded (with a nil *Event) or that the Evolver refused; the
-// watcher then goes on with the next event. The default handler logs through
-// the Manager's logger. A nil handler is refused with ErrInvalidOption.
+// watcher then goes on with the next event. It is also called, with a nil
+// *Event and a nil jetstream.Msg, for each failure of the watcher's consumer
+// (a missed heartbeat, a consumer lost with its server, a failed attempt to
+// replace it), which the watcher recovers from by itself, and for the one
+// that ends it (a closed connection, a deleted store). The default handler
+// logs through the Manager's logger. A nil handler is refused with
+// ErrInvalidOption.
 func WithErrHandler(fn func(error, *Event, jetstream.Msg)) WatchOption {
 	return watchOption(func(c *watchConfig) error {
 		if fn == nil {

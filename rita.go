@@ -32,7 +32,9 @@ import (
 // dependencies (type registry, ID generator, clock) to all stores it creates.
 //
 // A Manager is safe for concurrent use by multiple goroutines. It holds no
-// resources of its own: the connection stays the caller's to close.
+// resources of its own: the connection stays the caller's to close (which
+// also ends the store's watchers). The methods of a nil *Manager fail with
+// ErrInvalidArgument.
 type Manager struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -201,6 +203,9 @@ func nonZeroLimit(n int64) int64 {
 // exists with the same configuration returns it; with a different one fails
 // with an error matching jetstream.ErrStreamNameAlreadyInUse.
 func (m *Manager) CreateEventStore(ctx context.Context, config EventStoreConfig) (*EventStore, error) {
+	if m == nil {
+		return nil, errNilManager
+	}
 	if ctx == nil {
 		return nil, errNilContext
 	}
@@ -218,6 +223,9 @@ func (m *Manager) CreateEventStore(ctx context.Context, config EventStoreConfig)
 // GetEventStore opens an existing event store. A missing store fails with an
 // error matching jetstream.ErrStreamNotFound.
 func (m *Manager) GetEventStore(ctx context.Context, name string) (*EventStore, error) {
+	if m == nil {
+		return nil, errNilManager
+	}
 	if ctx == nil {
 		return nil, errNilContext
 	}
@@ -235,6 +243,9 @@ func (m *Manager) GetEventStore(ctx context.Context, name string) (*EventStore, 
 // fails with an error matching jetstream.ErrStreamNotFound; a change the
 // server does not allow (such as Storage) fails with the server's error.
 func (m *Manager) UpdateEventStore(ctx context.Context, config EventStoreConfig) error {
+	if m == nil {
+		return errNilManager
+	}
 	if ctx == nil {
 		return errNilContext
 	}
@@ -252,6 +263,9 @@ func (m *Manager) UpdateEventStore(ctx context.Context, config EventStoreConfig)
 // events included. A missing store fails with an error matching
 // jetstream.ErrStreamNotFound.
 func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
+	if m == nil {
+		return errNilManager
+	}
 	if ctx == nil {
 		return errNilContext
 	}
@@ -268,7 +282,11 @@ func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	return nil
 }
 
-var errNilContext = fmt.Errorf("%w: nil context", ErrInvalidArgument)
+var (
+	errNilContext = fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	errNilManager = fmt.Errorf("%w: nil *Manager", ErrInvalidArgument)
+	errNilStore   = fmt.Errorf("%w: nil *EventStore", ErrInvalidArgument)
+)
 
 // isStreamNotFound reports whether err says the store's stream is missing.
 func isStreamNotFound(err error) bool {

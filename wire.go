@@ -33,6 +33,8 @@ const (
 type encodedEvent struct {
 	event *Event
 	msg   *nats.Msg
+
+	generatedID bool // the ID was made by Append, so it cannot be stored yet
 }
 
 // validateEvent checks what can be checked of e without encoding it.
@@ -150,6 +152,14 @@ func newEventMsg(store string, e *Event, payload []byte, codecName string) (*nat
 
 // decodeEvent turns a stored message into an Event. ts is the time the
 // server stored it, used when the message has no Rita-Time header.
+//
+// Whatever the message holds, it returns an Event or an error wrapping
+// ErrEventDecode, and never panics (a codec or a type's own decoding
+// method that does is turned into an error). The error also wraps what was
+// wrong where there is a sentinel for it: ErrEventEntityRequired or
+// ErrEventEntityInvalid for the entity, ErrEventTypeRequired for the type,
+// types.ErrTypeNotRegistered for a type the registry does not know,
+// types.ErrCodecUnknown for a codec nobody knows.
 func decodeEvent(reg *types.Registry, subject string, h nats.Header, data []byte, seq uint64, ts time.Time) (*Event, error) {
 	e := &Event{
 		ID:       h.Get(hdrMsgID),
@@ -171,6 +181,12 @@ func decodeEvent(reg *types.Registry, subject string, h nats.Header, data []byte
 			e.Type = toks[4]
 		}
 	}
+	if err := validateEntity(e.Entity); err != nil {
+		return nil, fmt.Errorf("%w: sequence %d: %w", ErrEventDecode, seq, err)
+	}
+	if e.Type == "" {
+		return nil, fmt.Errorf("%w: sequence %d: %w", ErrEventDecode, seq, ErrEventTypeRequired)
+	}
 	if t := h.Get(hdrTime); t != "" {
 		parsed, err := time.Parse(time.RFC3339Nano, t)
 		if err != nil {
@@ -181,7 +197,7 @@ func decodeEvent(reg *types.Registry, subject string, h nats.Header, data []byte
 		e.Time = ts
 	}
 	for k, v := range h {
-		if key, ok := strings.CutPrefix(k, hdrMetaPrefix); ok && len(v) > 0 {
+		if key, ok := strings.CutPrefix(k, hdrMetaPrefix); ok && key != "" && len(v) > 0 {
 			if e.Meta == nil {
 				e.Meta = make(map[string]string)
 			}
@@ -202,11 +218,13 @@ func decodeEvent(reg *types.Registry, subject string, h nats.Header, data []byte
 	}
 	name := h.Get(hdrCodec)
 	if name == "" || name == reg.Codec() {
-		err = reg.Unmarshal(data, v)
+		err = unmarshalSafely(reg.Unmarshal, data, v)
 	} else {
 		var c codec.Codec
-		if c, err = codec.Lookup(name); err == nil {
-			err = c.Unmarshal(data, v)
+		if c, err = codec.Lookup(name); err != nil {
+			err = fmt.Errorf("%w %q: %w", types.ErrCodecUnknown, name, err)
+		} else {
+			err = unmarshalSafely(c.Unmarshal, data, v)
 		}
 	}
 	if err != nil {
@@ -214,6 +232,17 @@ func decodeEvent(reg *types.Registry, subject string, h nats.Header, data []byte
 	}
 	e.Data = v
 	return e, nil
+}
+
+// unmarshalSafely calls unmarshal, turning a panic (in a codec, or in a
+// type's own UnmarshalBinary, say) into an error.
+func unmarshalSafely(unmarshal func([]byte, any) error, data []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("decoding panicked: %v", p)
+		}
+	}()
+	return unmarshal(data, v)
 }
 
 // decodeMsg decodes a message delivered by a consumer.

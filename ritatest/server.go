@@ -2,9 +2,17 @@
 // code that uses rita, so that no server has to be installed or run, and
 // checks given/when/then specifications of deciders (Spec), with or without
 // a server.
+//
+// NewServer starts one server; NewCluster starts a JetStream cluster of
+// several on loopback. Both are shut down, and their stores removed, when the
+// test ends. A test can stop and restart any server (on the same port and
+// store directory) to see how its code copes with a server that goes away,
+// and find the server that leads a store's stream.
 package ritatest
 
 import (
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -12,10 +20,21 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// readyTimeout bounds how long a server may take to accept connections.
+const readyTimeout = 10 * time.Second
+
 // Server is an embedded nats-server with JetStream enabled, storing in a
 // temporary directory, listening on a random loopback port.
+//
+// Stop and Restart replace the embedded *server.Server: they must not run
+// concurrently with other calls on the same Server. Connections made with
+// Connect (or any connection to ClientURL) reach the restarted server, since
+// it listens on the same port.
 type Server struct {
 	*server.Server
+
+	t    testing.TB
+	opts *server.Options // of the next start; Port is fixed after the first
 }
 
 // NewServer starts a server for t. It is shut down, and its store removed,
@@ -29,25 +48,70 @@ func NewServer(t testing.TB) *Server {
 		NoLog:      true,
 		NoSigs:     true,
 		JetStream:  true,
-		StoreDir:   t.TempDir(),
+		StoreDir:   storeDir(t),
 	}
-	s, err := server.NewServer(opts)
+	s := &Server{t: t, opts: opts}
+	if err := s.start(); err != nil {
+		t.Fatalf("ritatest: %v", err)
+	}
+	t.Cleanup(s.shutdown)
+	return s
+}
+
+// start starts a server with s.opts and, the first time, fixes the port it
+// got so that a restart listens on the same one.
+func (s *Server) start() error {
+	opts := *s.opts
+	srv, err := server.NewServer(&opts)
 	if err != nil {
-		t.Fatalf("ritatest: new server: %v", err)
+		return fmt.Errorf("new server %s: %w", s.opts.ServerName, err)
 	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		t.Fatalf("ritatest: server not ready for connections")
+	srv.Start()
+	if !srv.ReadyForConnections(readyTimeout) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return fmt.Errorf("server %s not ready for connections within %v", s.opts.ServerName, readyTimeout)
 	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return &Server{Server: s}
+	if addr, ok := srv.Addr().(*net.TCPAddr); ok {
+		s.opts.Port = addr.Port
+	}
+	s.Server = srv
+	return nil
+}
+
+func (s *Server) shutdown() {
+	if s.Server != nil {
+		s.Server.Shutdown()
+		s.Server.WaitForShutdown()
+	}
+}
+
+// Stop shuts the server down and waits until it has stopped. Clients stay
+// disconnected (and reconnecting, if they were made to) until Restart. A
+// server in a cluster hands over the leadership of its streams first, as
+// nats-server does on shutdown. Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	s.t.Helper()
+	s.shutdown()
+}
+
+// Restart stops the server if it runs, then starts it again on the same
+// client (and cluster) port and the same store directory, so it recovers
+// every stream it stored. It returns once the server accepts connections;
+// in a cluster, use Cluster.WaitReady to wait until it has caught up. It
+// fails the test (so it must be called from the test's goroutine) if the
+// server cannot start.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.shutdown()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("ritatest: restart: %v", err)
+	}
 }
 
 // Connect returns a connection to the server that is closed when t ends.
+// Add Reconnecting() to opts for a connection that rides out a Stop and
+// Restart.
 func (s *Server) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(s.ClientURL(), opts...)
@@ -56,4 +120,20 @@ func (s *Server) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// Reconnecting is a connection option for tests that stop and restart
+// servers: the connection reconnects forever, trying every 50 ms without
+// jitter, and buffers what is published meanwhile (up to the default 8 MB).
+// It makes a connection's own recovery quick, so a test measures the
+// recovery of the code under test.
+func Reconnecting() nats.Option {
+	return func(o *nats.Options) error {
+		o.AllowReconnect = true
+		o.MaxReconnect = -1
+		o.ReconnectWait = 50 * time.Millisecond
+		o.ReconnectJitter = 0
+		o.ReconnectJitterTLS = 0
+		return nil
+	}
 }

@@ -1,0 +1,89 @@
+package rita
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// A retried batch refused as a duplicate counts as stored only when all its
+// IDs are stored, one after the other, in its order.
+func TestStoredTogether(t *testing.T) {
+	nc := internalTestConn(t)
+	m, err := New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := m.CreateEventStore(ctx, EventStoreConfig{Name: "together"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := func(id string) *Event {
+		return &Event{ID: id, Entity: "order." + id, Type: "placed", Data: []byte(id)}
+	}
+	if _, err := s.Append(ctx, []*Event{event("a"), event("b"), event("c")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, []*Event{event("d")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ids  []string
+		want uint64 // 0: not stored together
+	}{
+		{[]string{"a", "b", "c"}, 3},
+		{[]string{"b", "c"}, 3},
+		{[]string{"d"}, 4},
+		{[]string{"c", "d"}, 4}, // stored one after the other, if by two appends
+		{[]string{"a", "c"}, 0},
+		{[]string{"c", "b", "a"}, 0},
+		{[]string{"a", "b", "x"}, 0},
+		{[]string{"x"}, 0},
+	} {
+		events := make([]*Event, len(tc.ids))
+		for i, id := range tc.ids {
+			events[i] = event(id)
+		}
+		encoded, err := s.prepare(events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq, ok := s.storedTogether(ctx, encoded)
+		if ok != (tc.want != 0) || seq != tc.want {
+			t.Errorf("storedTogether(%v) = %d, %v; want %d", tc.ids, seq, ok, tc.want)
+			continue
+		}
+		if ok && events[len(events)-1].Sequence() != seq {
+			t.Errorf("storedTogether(%v) set the last Sequence to %d, want %d", tc.ids, events[len(events)-1].Sequence(), seq)
+		}
+	}
+}
+
+// internalTestConn connects to an embedded server for tests inside the
+// package, which cannot use ritatest (it imports this package).
+func internalTestConn(t *testing.T) *nats.Conn {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
