@@ -466,6 +466,9 @@ func (p *parkedStore) purge(ctx context.Context, consumer string) error {
 // It reads every entry; it is meant for people and tools that look after a
 // store, not for a hot path.
 func (s *EventStore) ListParked(ctx context.Context, consumer string) ([]*ParkedEvent, error) {
+	if s == nil {
+		return nil, errNilStore
+	}
 	if ctx == nil {
 		return nil, errNilContext
 	}
@@ -520,6 +523,9 @@ func (s *EventStore) GetParked(ctx context.Context, consumer string, seq uint64)
 }
 
 func (s *EventStore) parkedEntry(ctx context.Context, consumer string, seq uint64) (*parkedStore, *jetstream.RawStreamMsg, error) {
+	if s == nil {
+		return nil, nil, errNilStore
+	}
 	if ctx == nil {
 		return nil, nil, errNilContext
 	}

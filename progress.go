@@ -53,6 +53,9 @@ func (p Progress) Lag() uint64 { return p.Pending + uint64(p.InFlight) }
 // fails with an error matching jetstream.ErrConsumerNotFound; an invalid one
 // with ErrInvalidOption.
 func (s *EventStore) Progress(ctx context.Context, name string) (Progress, error) {
+	if s == nil {
+		return Progress{}, errNilStore
+	}
 	if ctx == nil {
 		return Progress{}, errNilContext
 	}
@@ -106,6 +109,9 @@ func pinned(info *jetstream.ConsumerInfo) bool {
 // be running it, here or in another process, for it ever to return nil. A name
 // that was never run fails with an error matching jetstream.ErrConsumerNotFound.
 func (s *EventStore) WaitCaughtUp(ctx context.Context, name string) error {
+	if s == nil {
+		return errNilStore
+	}
 	if ctx == nil {
 		return errNilContext
 	}
@@ -242,6 +248,9 @@ func (s *EventStore) DeleteDurable(ctx context.Context, name string) error {
 // inactiveConsumer returns the info of consumer name, refusing it if a
 // process runs it.
 func (s *EventStore) inactiveConsumer(ctx context.Context, name, op string) (*jetstream.ConsumerInfo, error) {
+	if s == nil {
+		return nil, errNilStore
+	}
 	if ctx == nil {
 		return nil, errNilContext
 	}

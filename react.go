@@ -46,6 +46,9 @@ type Reactor struct {
 // WithAckWait; WithDurable and WithNoWait fail with ErrInvalidOption, and so
 // does an invalid name; a nil handler fails with ErrInvalidArgument.
 func (s *EventStore) React(ctx context.Context, name string, handler func(context.Context, *Event) error, opts ...WatchOption) (*Reactor, error) {
+	if s == nil {
+		return nil, errNilStore
+	}
 	if ctx == nil {
 		return nil, errNilContext
 	}

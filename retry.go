@@ -163,6 +163,9 @@ func (s *EventStore) DecideAndEvolveWithRetry(ctx context.Context, model Decider
 }
 
 func (s *EventStore) decideWithRetry(ctx context.Context, model DeciderEvolver, cmd *Command, evolve bool, opts []RetryOption) ([]*Event, uint64, error) {
+	if s == nil {
+		return nil, 0, errNilStore
+	}
 	switch {
 	case ctx == nil:
 		return nil, 0, errNilContext
