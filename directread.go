@@ -1,0 +1,363 @@
+package rita
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Reading one entity with the stream's direct get API instead of a consumer.
+//
+// Loading one entity is the hot path of every command. The server has no
+// index from a subject to all its sequences: whatever reads the events of
+// one subject filter (a consumer, a direct get) walks the stretch of the
+// stream between them. What it does index is the first and the last message
+// of a subject, and the number of messages matching a filter. A direct batch
+// get ("next_by_subj" with "batch") walks the same stretch as a consumer but
+// is measurably faster (see BENCHMARKS.md), needs no consumer to be created
+// and removed, and costs two round trips:
+//
+//  1. at once, and in flight together: the sequence of the last message
+//     matching the filter, from the stream leader (the bound: what was stored
+//     when the read began), and a batch get of one message from the start,
+//     whose answer carries the first matching message and how many more
+//     there are;
+//  2. a batch get of exactly that many more messages, so the server stops at
+//     the last one instead of walking on to the end of the stream.
+//
+// Invariants: messages are applied in stream order, each once, none after
+// the bound; a read that ends short of the bound (a replica behind the
+// leader answered) is finished by the consumer read, from where it stopped.
+
+// directBatchMax is the most messages one batch get asks for; a read of more
+// asks again from where the last answer ended.
+const directBatchMax = 8192
+
+// directIdleTimeout bounds the wait for the next answer of a direct get when
+// the context has no deadline.
+const directIdleTimeout = defaultRequestTimeout
+
+// useDirect reports whether a read of subjects can use direct gets: the store
+// allows them, and the read names one subject filter of one entity (its
+// entity type and ID are literal), the case whose speed matters.
+func (s *EventStore) useDirect(spec readSpec) bool {
+	if len(spec.subjects) != 1 || spec.match != nil || spec.headersOnly || !spec.startTime.IsZero() {
+		return false
+	}
+	info := s.stream.CachedInfo()
+	if info == nil || !info.Config.AllowDirect {
+		return false
+	}
+	return isEntitySubject(s.name, spec.subjects[0])
+}
+
+// isEntitySubject reports whether subject is $ES.<store>.<type>.<id>.<event>
+// with a literal type and id.
+func isEntitySubject(store, subject string) bool {
+	rest, ok := strings.CutPrefix(subject, subjectPrefix+store+".")
+	if !ok {
+		return false
+	}
+	typ, rest, ok1 := strings.Cut(rest, ".")
+	id, evt, ok2 := strings.Cut(rest, ".")
+	return ok1 && ok2 && evt != "" && !strings.Contains(evt, ".") &&
+		typ != "*" && typ != ">" && id != "*" && id != ">"
+}
+
+// directMsg is one stored message read by a direct get (or, when a direct
+// read is finished by a consumer, by the consumer).
+type directMsg struct {
+	subject string
+	header  nats.Header
+	data    []byte
+	seq     uint64
+	stamp   string    // Nats-Time-Stamp of a direct get answer
+	ts      time.Time // the consumer's timestamp
+}
+
+// newDirectMsg reads the stored message out of a direct get answer.
+func newDirectMsg(msg *nats.Msg) (directMsg, error) {
+	seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return directMsg{}, fmt.Errorf("%w: direct get: sequence: %w", ErrEventDecode, err)
+	}
+	return directMsg{
+		subject: msg.Header.Get(jetstream.SubjectHeader),
+		header:  msg.Header,
+		data:    msg.Data,
+		seq:     seq,
+		stamp:   msg.Header.Get(jetstream.TimeStampHeaer),
+	}, nil
+}
+
+// timestamp returns the time the server stored the message.
+func (m directMsg) timestamp() (time.Time, error) {
+	if m.stamp == "" {
+		return m.ts, nil
+	}
+	return time.Parse(time.RFC3339Nano, m.stamp)
+}
+
+// directReader holds the subscription a direct read gets its answers on.
+type directReader struct {
+	s     *EventStore
+	sub   *nats.Subscription
+	inbox string
+	ctx   context.Context
+}
+
+func (s *EventStore) newDirectReader(ctx context.Context) (*directReader, error) {
+	inbox := s.m.nc.NewInbox()
+	sub, err := s.m.nc.SubscribeSync(inbox + ".*")
+	if err != nil {
+		return nil, fmt.Errorf("rita: read store %q: %w", s.name, err)
+	}
+	return &directReader{s: s, sub: sub, inbox: inbox, ctx: ctx}, nil
+}
+
+func (r *directReader) close() { _ = r.sub.Unsubscribe() }
+
+// next returns the next answer.
+func (r *directReader) next() (*nats.Msg, error) {
+	var msg *nats.Msg
+	var err error
+	if _, ok := r.ctx.Deadline(); ok {
+		msg, err = r.sub.NextMsgWithContext(r.ctx)
+	} else {
+		msg, err = r.sub.NextMsg(directIdleTimeout)
+		if err == nil && r.ctx.Err() != nil {
+			err = r.ctx.Err()
+		}
+	}
+	if err != nil {
+		if ctxErr := r.ctx.Err(); ctxErr != nil {
+			err = ctxErr
+		}
+		return nil, fmt.Errorf("rita: read store %q: %w", r.s.name, err)
+	}
+	return msg, nil
+}
+
+// batchRequest asks for up to batch messages matching filter from seq on;
+// the answers arrive on the reply subject inbox.tag.
+func (r *directReader) batchRequest(tag, filter string, seq uint64, batch int) error {
+	body := fmt.Appendf(nil, `{"seq":%d,"next_by_subj":%q,"batch":%d}`, seq, filter, batch)
+	return r.s.m.nc.PublishRequest(directGetSubject(r.s.name), r.inbox+"."+tag, body)
+}
+
+// lastRequest asks the stream leader for the last message matching filter;
+// the answer arrives on inbox.last.
+func (r *directReader) lastRequest(filter string) error {
+	body := fmt.Appendf(nil, `{"last_by_subj":%q}`, filter)
+	return r.s.m.nc.PublishRequest(msgGetSubject(r.s.name), r.inbox+".last", body)
+}
+
+func directGetSubject(store string) string { return "$JS.API.DIRECT.GET." + streamName(store) }
+
+func msgGetSubject(store string) string { return "$JS.API.STREAM.MSG.GET." + streamName(store) }
+
+// parseLast reads the leader's answer to lastRequest: the sequence of the
+// last matching message, 0 if there is none.
+func parseLast(store string, msg *nats.Msg) (uint64, error) {
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return 0, fmt.Errorf("rita: read store %q: last sequence: %w", store, err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return 0, nil
+	case resp.Error != nil:
+		return 0, fmt.Errorf("rita: read store %q: last sequence: %w", store, resp.Error)
+	case resp.Message == nil:
+		return 0, fmt.Errorf("rita: read store %q: last sequence: %w", store, jetstream.ErrInvalidJetStreamResponse)
+	}
+	return resp.Message.Seq, nil
+}
+
+// errNoDirect says the store did not answer a direct get: the caller reads
+// with a consumer instead.
+var errNoDirect = errors.New("rita: no direct get")
+
+// directStatus interprets a message of a batch answer: a data message
+// (done false, err nil), the end of the batch (done true) with the number of
+// matching messages after it, or an error.
+func directStatus(store string, msg *nats.Msg) (done bool, pending uint64, err error) {
+	if len(msg.Data) > 0 || msg.Header.Get(jetstream.SequenceHeader) != "" {
+		return false, 0, nil
+	}
+	switch status := msg.Header.Get("Status"); status {
+	case "204": // end of batch
+		pending, _ = strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
+		return true, pending, nil
+	case "404": // no message
+		return true, 0, nil
+	case "503":
+		return true, 0, errNoDirect
+	case "":
+		return false, 0, nil
+	default:
+		return true, 0, fmt.Errorf("rita: read store %q: direct get: status %s %s", store, status, msg.Header.Get("Description"))
+	}
+}
+
+// readDirect delivers, in stream order, every message matching filter after
+// afterSeq and up to stopSeq (0: no stop) that was stored when it began. It
+// returns errNoDirect, having delivered nothing, if the store does not
+// answer direct gets.
+func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, stopSeq uint64, fn func(directMsg) error) error {
+	r, err := s.newDirectReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	if err := r.lastRequest(filter); err != nil {
+		return fmt.Errorf("rita: read store %q: %w", s.name, err)
+	}
+	if err := r.batchRequest("0", filter, afterSeq+1, 1); err != nil {
+		return fmt.Errorf("rita: read store %q: %w", s.name, err)
+	}
+
+	// Step 1: the bound, and the first message with the count after it.
+	var (
+		bound     uint64
+		haveBound bool
+		first     *directMsg
+		pending   uint64
+		firstDone bool
+	)
+	for !haveBound || !firstDone {
+		msg, err := r.next()
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(msg.Subject, ".last") {
+			if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+				return fmt.Errorf("rita: read store %q: %w", s.name, nats.ErrNoResponders)
+			}
+			if bound, err = parseLast(s.name, msg); err != nil {
+				return err
+			}
+			haveBound = true
+			continue
+		}
+		done, _, err := directStatus(s.name, msg)
+		if err != nil {
+			return err
+		}
+		if done {
+			firstDone = true
+			continue
+		}
+		m, err := newDirectMsg(msg)
+		if err != nil {
+			return err
+		}
+		pending, _ = strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
+		first = &m
+	}
+	if stopSeq > 0 && stopSeq < bound {
+		bound = stopSeq
+	}
+	if bound <= afterSeq {
+		return nil
+	}
+
+	// Step 2: the rest, at most up to the bound.
+	last, reached := afterSeq, false
+	deliver := func(m directMsg) error {
+		switch {
+		case m.seq > bound:
+			reached = true
+			return nil
+		case m.seq <= last:
+			return fmt.Errorf("rita: read store %q: direct get answered sequence %d after %d", s.name, m.seq, last)
+		}
+		last = m.seq
+		reached = m.seq == bound
+		return fn(m)
+	}
+	if first != nil {
+		if err := deliver(*first); reached || err != nil {
+			return err
+		}
+	}
+	for tag := 1; first != nil && pending > 0 && !reached; tag++ {
+		t := strconv.Itoa(tag)
+		if err := r.batchRequest(t, filter, last+1, int(min(pending, directBatchMax))); err != nil {
+			return fmt.Errorf("rita: read store %q: %w", s.name, err)
+		}
+		got := 0
+		for !reached {
+			msg, err := r.next()
+			if err != nil {
+				return err
+			}
+			if !strings.HasSuffix(msg.Subject, "."+t) {
+				continue // the rest of an earlier answer
+			}
+			done, left, err := directStatus(s.name, msg)
+			if errors.Is(err, errNoDirect) {
+				err = fmt.Errorf("rita: read store %q: direct get: no responders", s.name)
+			}
+			if err != nil {
+				return err
+			}
+			if done {
+				pending = left
+				if got == 0 {
+					pending = 0
+				}
+				break
+			}
+			m, err := newDirectMsg(msg)
+			if err != nil {
+				return err
+			}
+			got++
+			if err := deliver(m); err != nil {
+				return err
+			}
+		}
+	}
+	if reached {
+		return nil
+	}
+	// The server that answered has fewer messages than the leader: a replica
+	// behind it. Read the rest, up to the bound, with a consumer.
+	spec := readSpec{subjects: []string{filter}, afterSeq: last, stopSeq: bound}
+	return s.read(ctx, spec, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
+		return deliver(directMsg{subject: msg.Subject(), header: msg.Headers(), data: msg.Data(), seq: md.Sequence.Stream, ts: md.Timestamp})
+	})
+}
+
+// evolveDirect is Evolve's read of one entity with direct gets. It returns
+// errNoDirect, having applied nothing, if the store does not answer them.
+func (s *EventStore) evolveDirect(ctx context.Context, spec readSpec, apply func(*Event) error) error {
+	return s.readDirect(ctx, spec.subjects[0], spec.afterSeq, spec.stopSeq, func(m directMsg) error {
+		var ts time.Time
+		if m.header.Get(hdrTime) == "" {
+			t, err := m.timestamp()
+			if err != nil {
+				return fmt.Errorf("%w: sequence %d: time stamp: %w", ErrEventDecode, m.seq, err)
+			}
+			ts = t
+		}
+		e, err := decodeEvent(s.m.types, m.subject, m.header, m.data, m.seq, ts)
+		if err != nil {
+			return err
+		}
+		return apply(e)
+	})
+}
