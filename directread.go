@@ -126,21 +126,32 @@ func (r *directReader) close() { _ = r.sub.Unsubscribe() }
 
 // next returns the next answer.
 func (r *directReader) next() (*nats.Msg, error) {
+	msg, err := nextMsg(r.ctx, r.sub)
+	if err != nil {
+		return nil, fmt.Errorf("rita: read store %q: %w", r.s.name, err)
+	}
+	return msg, nil
+}
+
+// nextMsg waits for the next message of sub until ctx ends or, if ctx has no
+// deadline, for at most directIdleTimeout. An answer saying there was no
+// responder is nats.ErrNoResponders.
+func nextMsg(ctx context.Context, sub *nats.Subscription) (*nats.Msg, error) {
 	var msg *nats.Msg
 	var err error
-	if _, ok := r.ctx.Deadline(); ok {
-		msg, err = r.sub.NextMsgWithContext(r.ctx)
+	if _, ok := ctx.Deadline(); ok {
+		msg, err = sub.NextMsgWithContext(ctx)
 	} else {
-		msg, err = r.sub.NextMsg(directIdleTimeout)
-		if err == nil && r.ctx.Err() != nil {
-			err = r.ctx.Err()
+		msg, err = sub.NextMsg(directIdleTimeout)
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
 		}
 	}
 	if err != nil {
-		if ctxErr := r.ctx.Err(); ctxErr != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr
 		}
-		return nil, fmt.Errorf("rita: read store %q: %w", r.s.name, err)
+		return nil, err
 	}
 	return msg, nil
 }
@@ -163,27 +174,39 @@ func directGetSubject(store string) string { return "$JS.API.DIRECT.GET." + stre
 
 func msgGetSubject(store string) string { return "$JS.API.STREAM.MSG.GET." + streamName(store) }
 
-// parseLast reads the leader's answer to lastRequest: the sequence of the
-// last matching message, 0 if there is none.
-func parseLast(store string, msg *nats.Msg) (uint64, error) {
+// parseLast reads the leader's answer to lastRequest: the last matching
+// message, nil if there is none.
+func parseLast(store string, msg *nats.Msg) (*directMsg, error) {
 	var resp struct {
 		Error   *jetstream.APIError `json:"error"`
 		Message *struct {
-			Seq uint64 `json:"seq"`
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
 		} `json:"message"`
 	}
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return 0, fmt.Errorf("rita: read store %q: last sequence: %w", store, err)
+		return nil, fmt.Errorf("rita: read store %q: last sequence: %w", store, err)
 	}
 	switch {
 	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
-		return 0, nil
+		return nil, nil
 	case resp.Error != nil:
-		return 0, fmt.Errorf("rita: read store %q: last sequence: %w", store, resp.Error)
+		return nil, fmt.Errorf("rita: read store %q: last sequence: %w", store, resp.Error)
 	case resp.Message == nil:
-		return 0, fmt.Errorf("rita: read store %q: last sequence: %w", store, jetstream.ErrInvalidJetStreamResponse)
+		return nil, fmt.Errorf("rita: read store %q: last sequence: %w", store, jetstream.ErrInvalidJetStreamResponse)
 	}
-	return resp.Message.Seq, nil
+	m := resp.Message
+	var h nats.Header
+	if len(m.Header) > 0 {
+		var err error
+		if h, err = nats.DecodeHeadersMsg(m.Header); err != nil {
+			return nil, fmt.Errorf("%w: sequence %d: headers: %w", ErrEventDecode, m.Seq, err)
+		}
+	}
+	return &directMsg{subject: m.Subject, header: h, data: m.Data, seq: m.Seq, ts: m.Time}, nil
 }
 
 // errNoDirect says the store did not answer a direct get: the caller reads
@@ -203,8 +226,6 @@ func directStatus(store string, msg *nats.Msg) (done bool, pending uint64, err e
 		return true, pending, nil
 	case "404": // no message
 		return true, 0, nil
-	case "503":
-		return true, 0, errNoDirect
 	case "":
 		return false, 0, nil
 	default:
@@ -213,17 +234,21 @@ func directStatus(store string, msg *nats.Msg) (done bool, pending uint64, err e
 }
 
 // readDirect delivers, in stream order, every message matching filter after
-// afterSeq and up to stopSeq (0: no stop) that was stored when it began. It
-// returns errNoDirect, having delivered nothing, if the store does not
-// answer direct gets.
-func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, stopSeq uint64, fn func(directMsg) error) error {
+// afterSeq and up to stopSeq (0: no stop) that was stored when it began. A
+// caller that has looked up the last sequence matching filter passes it as
+// knownLast; 0 has readDirect look it up. It returns errNoDirect, having
+// delivered nothing, if the store does not answer direct gets.
+func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, stopSeq, knownLast uint64, fn func(directMsg) error) error {
 	r, err := s.newDirectReader(ctx)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	if err := r.lastRequest(filter); err != nil {
-		return fmt.Errorf("rita: read store %q: %w", s.name, err)
+	bound, haveBound := knownLast, knownLast > 0
+	if !haveBound {
+		if err := r.lastRequest(filter); err != nil {
+			return fmt.Errorf("rita: read store %q: %w", s.name, err)
+		}
 	}
 	if err := r.batchRequest("0", filter, afterSeq+1, 1); err != nil {
 		return fmt.Errorf("rita: read store %q: %w", s.name, err)
@@ -231,23 +256,27 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 
 	// Step 1: the bound, and the first message with the count after it.
 	var (
-		bound     uint64
-		haveBound bool
 		first     *directMsg
 		pending   uint64
 		firstDone bool
 	)
 	for !haveBound || !firstDone {
 		msg, err := r.next()
+		if errors.Is(err, nats.ErrNoResponders) && !firstDone {
+			// The batch get had no responder: the store does not answer
+			// direct gets (the leader's lookup always has one).
+			return errNoDirect
+		}
 		if err != nil {
 			return err
 		}
 		if strings.HasSuffix(msg.Subject, ".last") {
-			if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
-				return fmt.Errorf("rita: read store %q: %w", s.name, nats.ErrNoResponders)
-			}
-			if bound, err = parseLast(s.name, msg); err != nil {
+			lastMsg, err := parseLast(s.name, msg)
+			if err != nil {
 				return err
+			}
+			if lastMsg != nil {
+				bound = lastMsg.seq
 			}
 			haveBound = true
 			continue
@@ -308,9 +337,6 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 				continue // the rest of an earlier answer
 			}
 			done, left, err := directStatus(s.name, msg)
-			if errors.Is(err, errNoDirect) {
-				err = fmt.Errorf("rita: read store %q: direct get: no responders", s.name)
-			}
 			if err != nil {
 				return err
 			}
@@ -345,16 +371,8 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 // evolveDirect is Evolve's read of one entity with direct gets. It returns
 // errNoDirect, having applied nothing, if the store does not answer them.
 func (s *EventStore) evolveDirect(ctx context.Context, spec readSpec, apply func(*Event) error) error {
-	return s.readDirect(ctx, spec.subjects[0], spec.afterSeq, spec.stopSeq, func(m directMsg) error {
-		var ts time.Time
-		if m.header.Get(hdrTime) == "" {
-			t, err := m.timestamp()
-			if err != nil {
-				return fmt.Errorf("%w: sequence %d: time stamp: %w", ErrEventDecode, m.seq, err)
-			}
-			ts = t
-		}
-		e, err := decodeEvent(s.m.types, m.subject, m.header, m.data, m.seq, ts)
+	return s.readDirect(ctx, spec.subjects[0], spec.afterSeq, spec.stopSeq, 0, func(m directMsg) error {
+		e, err := decodeDirect(s, m)
 		if err != nil {
 			return err
 		}

@@ -39,6 +39,9 @@ func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOp
 	if cfg.stopSeq != 0 && cfg.stopSeq == cfg.afterSeq {
 		return 0, nil
 	}
+	if cfg.snapshot != nil {
+		return s.evolveSnapshot(ctx, model, cfg)
+	}
 	subjects, match, err := s.selectSubjects(cfg.filters)
 	if err != nil {
 		return 0, err

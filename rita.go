@@ -247,8 +247,9 @@ func (m *Manager) UpdateEventStore(ctx context.Context, config EventStoreConfig)
 	return nil
 }
 
-// DeleteEventStore deletes the event store and every event in it. A missing
-// store fails with an error matching jetstream.ErrStreamNotFound.
+// DeleteEventStore deletes the event store and every event in it, and the
+// snapshots of its models. A missing store fails with an error matching
+// jetstream.ErrStreamNotFound.
 func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	if ctx == nil {
 		return errNilContext
@@ -259,7 +260,7 @@ func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	if err := m.js.DeleteStream(ctx, streamName(name)); err != nil {
 		return fmt.Errorf("rita: delete event store %q: %w", name, err)
 	}
-	return nil
+	return m.deleteSnapshots(ctx, name)
 }
 
 var errNilContext = fmt.Errorf("%w: nil context", ErrInvalidArgument)

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -329,6 +330,36 @@ func BenchmarkLoadEntityOptions(b *testing.B) {
 						lat.add(time.Since(start))
 						if err != nil {
 							b.Fatal(err)
+						}
+					}
+					lat.report(b, "")
+				})
+				b.Run("method=count-lookup", func(b *testing.B) {
+					ctx := context.Background()
+					nc := connect(b)
+					body := []byte(`{"subjects_filter":"` + entitySubject(f, loadEntity) + `.*"}`)
+					var lat latencies
+					for b.Loop() {
+						start := time.Now()
+						resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO.ES_"+f.name, body)
+						lat.add(time.Since(start))
+						if err != nil || !bytes.Contains(resp.Data, []byte(`"subjects"`)) {
+							b.Fatal(err, string(resp.Data))
+						}
+					}
+					lat.report(b, "")
+				})
+				b.Run("method=last-lookup-leader", func(b *testing.B) {
+					ctx := context.Background()
+					nc := connect(b)
+					body := []byte(`{"last_by_subj":"` + entitySubject(f, loadEntity) + `.*"}`)
+					var lat latencies
+					for b.Loop() {
+						start := time.Now()
+						resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.ES_"+f.name, body)
+						lat.add(time.Since(start))
+						if err != nil || !bytes.Contains(resp.Data, []byte(`"seq"`)) {
+							b.Fatal(err, string(resp.Data))
 						}
 					}
 					lat.report(b, "")
