@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -105,55 +106,90 @@ func (m directMsg) timestamp() (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, m.stamp)
 }
 
-// directReader holds the subscription a direct read gets its answers on.
+// directReader holds the subscription a direct read gets its answers on:
+// the reply subjects inbox.<tag>, one tag per request. Answers are queued
+// as they arrive, without limit: the requests ask for at most
+// directBatchMax messages each.
 type directReader struct {
 	s     *EventStore
 	sub   *nats.Subscription
 	inbox string
 	ctx   context.Context
+	timer *time.Timer
+
+	mu    sync.Mutex
+	queue []*nats.Msg
+	head  int
+	ready chan struct{} // signalled when a message is queued
 }
 
 func (s *EventStore) newDirectReader(ctx context.Context) (*directReader, error) {
-	inbox := s.m.nc.NewInbox()
-	sub, err := s.m.nc.SubscribeSync(inbox + ".*")
+	r := &directReader{s: s, inbox: s.m.nc.NewInbox(), ctx: ctx, ready: make(chan struct{}, 1)}
+	sub, err := s.m.nc.Subscribe(r.inbox+".*", r.receive)
 	if err != nil {
 		return nil, fmt.Errorf("rita: read store %q: %w", s.name, err)
 	}
-	return &directReader{s: s, sub: sub, inbox: inbox, ctx: ctx}, nil
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("rita: read store %q: %w", s.name, err)
+	}
+	r.sub = sub
+	return r, nil
 }
 
-func (r *directReader) close() { _ = r.sub.Unsubscribe() }
+func (r *directReader) receive(msg *nats.Msg) {
+	r.mu.Lock()
+	r.queue = append(r.queue, msg)
+	r.mu.Unlock()
+	select {
+	case r.ready <- struct{}{}:
+	default:
+	}
+}
 
-// next returns the next answer.
+func (r *directReader) close() {
+	_ = r.sub.Unsubscribe()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+// next returns the next answer, waiting until ctx ends or, if ctx has no
+// deadline, for at most directIdleTimeout. An answer saying a request had no
+// responder is returned with nats.ErrNoResponders.
 func (r *directReader) next() (*nats.Msg, error) {
-	msg, err := nextMsg(r.ctx, r.sub)
-	if err != nil {
-		return nil, fmt.Errorf("rita: read store %q: %w", r.s.name, err)
-	}
-	return msg, nil
-}
-
-// nextMsg waits for the next message of sub until ctx ends or, if ctx has no
-// deadline, for at most directIdleTimeout. An answer saying there was no
-// responder is nats.ErrNoResponders.
-func nextMsg(ctx context.Context, sub *nats.Subscription) (*nats.Msg, error) {
-	var msg *nats.Msg
-	var err error
-	if _, ok := ctx.Deadline(); ok {
-		msg, err = sub.NextMsgWithContext(ctx)
-	} else {
-		msg, err = sub.NextMsg(directIdleTimeout)
-		if err == nil && ctx.Err() != nil {
-			err = ctx.Err()
+	for {
+		r.mu.Lock()
+		if r.head < len(r.queue) {
+			msg := r.queue[r.head]
+			r.queue[r.head] = nil
+			if r.head++; r.head == len(r.queue) {
+				r.queue, r.head = r.queue[:0], 0
+			}
+			r.mu.Unlock()
+			if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+				return msg, nats.ErrNoResponders
+			}
+			return msg, nil
+		}
+		r.mu.Unlock()
+		var timeout <-chan time.Time
+		if _, ok := r.ctx.Deadline(); !ok {
+			if r.timer == nil {
+				r.timer = time.NewTimer(directIdleTimeout)
+			} else {
+				r.timer.Reset(directIdleTimeout)
+			}
+			timeout = r.timer.C
+		}
+		select {
+		case <-r.ready:
+		case <-r.ctx.Done():
+			return nil, r.ctx.Err()
+		case <-timeout:
+			return nil, nats.ErrTimeout
 		}
 	}
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = ctxErr
-		}
-		return nil, err
-	}
-	return msg, nil
 }
 
 // batchRequest asks for up to batch messages matching filter from seq on;
@@ -235,42 +271,62 @@ func directStatus(store string, msg *nats.Msg) (done bool, pending uint64, err e
 
 // readDirect delivers, in stream order, every message matching filter after
 // afterSeq and up to stopSeq (0: no stop) that was stored when it began. A
-// caller that has looked up the last sequence matching filter passes it as
-// knownLast; 0 has readDirect look it up. It returns errNoDirect, having
-// delivered nothing, if the store does not answer direct gets.
-func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, stopSeq, knownLast uint64, fn func(directMsg) error) error {
+// caller that has looked up the last message matching filter passes its
+// sequence as knownLast (0: readDirect looks it up), and one that has looked
+// up how many messages match passes that as knownCount (-1: unknown). It
+// returns errNoDirect, having delivered nothing, if the store does not
+// answer direct gets.
+func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, stopSeq, knownLast uint64, knownCount int64, fn func(directMsg) error) error {
 	r, err := s.newDirectReader(ctx)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	bound, haveBound := knownLast, knownLast > 0
-	if !haveBound {
+
+	// Step 1, one round trip: the bound (the leader's last matching
+	// sequence), and how many messages to ask for. From the start, that is
+	// the number of matching messages (an indexed count); after a sequence,
+	// the first matching message after it, whose answer says how many more
+	// there are.
+	var (
+		bound    = knownLast
+		pending  uint64
+		first    *directMsg
+		answered int
+		waiting  int
+	)
+	if knownLast == 0 {
 		if err := r.lastRequest(filter); err != nil {
 			return fmt.Errorf("rita: read store %q: %w", s.name, err)
 		}
+		waiting++
 	}
-	if err := r.batchRequest("0", filter, afterSeq+1, 1); err != nil {
-		return fmt.Errorf("rita: read store %q: %w", s.name, err)
+	switch {
+	case afterSeq == 0 && knownCount >= 0:
+		pending = uint64(knownCount)
+	case afterSeq == 0:
+		if err := r.countRequest(filter); err != nil {
+			return fmt.Errorf("rita: read store %q: %w", s.name, err)
+		}
+		waiting++
+	default:
+		if err := r.batchRequest("0", filter, afterSeq+1, 1); err != nil {
+			return fmt.Errorf("rita: read store %q: %w", s.name, err)
+		}
+		waiting++
 	}
-
-	// Step 1: the bound, and the first message with the count after it.
-	var (
-		first     *directMsg
-		pending   uint64
-		firstDone bool
-	)
-	for !haveBound || !firstDone {
+	for answered < waiting {
 		msg, err := r.next()
-		if errors.Is(err, nats.ErrNoResponders) && !firstDone {
+		if errors.Is(err, nats.ErrNoResponders) && strings.HasSuffix(msg.Subject, ".0") {
 			// The batch get had no responder: the store does not answer
-			// direct gets (the leader's lookup always has one).
+			// direct gets.
 			return errNoDirect
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("rita: read store %q: %w", s.name, err)
 		}
-		if strings.HasSuffix(msg.Subject, ".last") {
+		switch {
+		case strings.HasSuffix(msg.Subject, ".last"):
 			lastMsg, err := parseLast(s.name, msg)
 			if err != nil {
 				return err
@@ -278,23 +334,28 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 			if lastMsg != nil {
 				bound = lastMsg.seq
 			}
-			haveBound = true
-			continue
+			answered++
+		case strings.HasSuffix(msg.Subject, ".count"):
+			if pending, err = parseCount(s.name, msg); err != nil {
+				return err
+			}
+			answered++
+		default:
+			done, _, err := directStatus(s.name, msg)
+			if err != nil {
+				return err
+			}
+			if done {
+				answered++
+				continue
+			}
+			m, err := newDirectMsg(msg)
+			if err != nil {
+				return err
+			}
+			pending, _ = strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
+			first = &m
 		}
-		done, _, err := directStatus(s.name, msg)
-		if err != nil {
-			return err
-		}
-		if done {
-			firstDone = true
-			continue
-		}
-		m, err := newDirectMsg(msg)
-		if err != nil {
-			return err
-		}
-		pending, _ = strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
-		first = &m
 	}
 	if stopSeq > 0 && stopSeq < bound {
 		bound = stopSeq
@@ -322,7 +383,7 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 			return err
 		}
 	}
-	for tag := 1; first != nil && pending > 0 && !reached; tag++ {
+	for tag := 1; pending > 0 && !reached; tag++ {
 		t := strconv.Itoa(tag)
 		if err := r.batchRequest(t, filter, last+1, int(min(pending, directBatchMax))); err != nil {
 			return fmt.Errorf("rita: read store %q: %w", s.name, err)
@@ -331,7 +392,7 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 		for !reached {
 			msg, err := r.next()
 			if err != nil {
-				return err
+				return fmt.Errorf("rita: read store %q: %w", s.name, err)
 			}
 			if !strings.HasSuffix(msg.Subject, "."+t) {
 				continue // the rest of an earlier answer
@@ -360,8 +421,9 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 	if reached {
 		return nil
 	}
-	// The server that answered has fewer messages than the leader: a replica
-	// behind it. Read the rest, up to the bound, with a consumer.
+	// The server that answered has fewer messages than the leader (a
+	// replica behind it), or messages were stored between the lookups. Read
+	// the rest, up to the bound, with a consumer.
 	spec := readSpec{subjects: []string{filter}, afterSeq: last, stopSeq: bound}
 	return s.read(ctx, spec, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
 		return deliver(directMsg{subject: msg.Subject(), header: msg.Headers(), data: msg.Data(), seq: md.Sequence.Stream, ts: md.Timestamp})
@@ -371,7 +433,7 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 // evolveDirect is Evolve's read of one entity with direct gets. It returns
 // errNoDirect, having applied nothing, if the store does not answer them.
 func (s *EventStore) evolveDirect(ctx context.Context, spec readSpec, apply func(*Event) error) error {
-	return s.readDirect(ctx, spec.subjects[0], spec.afterSeq, spec.stopSeq, 0, func(m directMsg) error {
+	return s.readDirect(ctx, spec.subjects[0], spec.afterSeq, spec.stopSeq, 0, -1, func(m directMsg) error {
 		e, err := decodeDirect(s, m)
 		if err != nil {
 			return err

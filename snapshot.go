@@ -229,30 +229,18 @@ type snapshot struct {
 	usable   bool // format, version and store match
 }
 
-// requestSnapshot asks for the snapshot of entity under cfg; its answer
-// arrives on the returned subscription, which the caller unsubscribes.
-func (s *EventStore) requestSnapshot(entity string, cfg *SnapshotConfig) (*nats.Subscription, error) {
-	inbox := s.m.nc.NewInbox()
-	sub, err := s.m.nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, fmt.Errorf("rita: snapshot of %s in store %q: %w", entity, s.name, err)
-	}
-	subject := "$JS.API.DIRECT.GET.KV_" + snapshotBucketName(s.name) + "." + snapshotSubject(s.name, entity, cfg.name())
-	if err := s.m.nc.PublishRequest(subject, inbox, nil); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("rita: snapshot of %s in store %q: %w", entity, s.name, err)
-	}
-	return sub, nil
+// snapshotRequest asks for the snapshot of entity under cfg; the answer
+// arrives on inbox.snap.
+func (r *directReader) snapshotRequest(entity string, cfg *SnapshotConfig) error {
+	subject := "$JS.API.DIRECT.GET.KV_" + snapshotBucketName(r.s.name) + "." + snapshotSubject(r.s.name, entity, cfg.name())
+	return r.s.m.nc.PublishRequest(subject, r.inbox+".snap", nil)
 }
 
-// readSnapshot reads the answer to requestSnapshot.
-func (s *EventStore) readSnapshot(ctx context.Context, sub *nats.Subscription, cfg *SnapshotConfig) (snapshot, error) {
-	msg, err := nextMsg(ctx, sub)
+// parseSnapshot reads the answer to snapshotRequest, which next returned
+// with err.
+func (s *EventStore) parseSnapshot(msg *nats.Msg, err error, cfg *SnapshotConfig) (snapshot, error) {
 	if errors.Is(err, nats.ErrNoResponders) {
 		return snapshot{}, nil // no bucket yet
-	}
-	if err != nil {
-		return snapshot{}, fmt.Errorf("rita: snapshot of store %q: %w", s.name, err)
 	}
 	if len(msg.Data) == 0 {
 		switch msg.Header.Get("Status") {
@@ -311,16 +299,14 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 
 	// The snapshot, the entity's last event and its number of events, all
 	// in flight together.
-	snapAnswer, err := s.requestSnapshot(entity, snapCfg)
-	if err != nil {
-		return 0, err
-	}
-	defer snapAnswer.Unsubscribe()
 	r, err := s.newDirectReader(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer r.close()
+	if err := r.snapshotRequest(entity, snapCfg); err != nil {
+		return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
+	}
 	if err := r.lastRequest(filter); err != nil {
 		return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
 	}
@@ -328,13 +314,22 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 		return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
 	}
 	var (
+		snap    snapshot
 		lastMsg *directMsg
 		count   uint64
 	)
-	for range 2 {
+	for range 3 {
 		msg, err := r.next()
+		if msg != nil && strings.HasSuffix(msg.Subject, ".snap") {
+			if snap, err = s.parseSnapshot(msg, err, snapCfg); err != nil {
+				// A snapshot that cannot be read is not used; the events are.
+				s.m.logger.Warn("rita: snapshot not read", "store", s.name, "entity", entity, "error", err)
+				snap = snapshot{}
+			}
+			continue
+		}
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
 		}
 		if strings.HasSuffix(msg.Subject, ".count") {
 			count, err = parseCount(s.name, msg)
@@ -344,12 +339,6 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 		if err != nil {
 			return 0, err
 		}
-	}
-	snap, err := s.readSnapshot(ctx, snapAnswer, snapCfg)
-	if err != nil {
-		// A snapshot that cannot be read is not used; the events are.
-		s.m.logger.Warn("rita: snapshot not read", "store", s.name, "entity", entity, "error", err)
-		snap = snapshot{}
 	}
 	if lastMsg == nil {
 		return 0, nil // no events
@@ -388,7 +377,7 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 
 	// From the start.
 	var last, applied uint64
-	err = s.readDirect(ctx, filter, 0, cfg.stopSeq, L, func(m directMsg) error {
+	err = s.readDirect(ctx, filter, 0, cfg.stopSeq, L, int64(count), func(m directMsg) error {
 		e, err := decodeDirect(s, m)
 		if err != nil {
 			return err
@@ -513,17 +502,15 @@ func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity str
 	// revision, and whether it is later), the entity's last event and its
 	// number of events are needed too: all in flight together.
 	filter := entityPattern(s.name, entity)
-	snapAnswer, err := s.requestSnapshot(entity, &cfg)
-	if err != nil {
-		return err
-	}
-	defer snapAnswer.Unsubscribe()
 	r, err := s.newDirectReader(ctx)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	err = s.m.nc.PublishRequest(directGetSubject(s.name), r.inbox+".event", fmt.Appendf(nil, `{"seq":%d}`, seq))
+	err = r.snapshotRequest(entity, &cfg)
+	if err == nil {
+		err = s.m.nc.PublishRequest(directGetSubject(s.name), r.inbox+".event", fmt.Appendf(nil, `{"seq":%d}`, seq))
+	}
 	if err == nil {
 		err = r.lastRequest(filter)
 	}
@@ -534,14 +521,21 @@ func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity str
 		return fmt.Errorf("rita: save snapshot of %s in store %q: %w", entity, s.name, err)
 	}
 	var (
+		snap    snapshot
 		event   *nats.Msg
 		lastMsg *directMsg
 		count   uint64
 	)
-	for range 3 {
+	for range 4 {
 		msg, err := r.next()
+		if msg != nil && strings.HasSuffix(msg.Subject, ".snap") {
+			if snap, err = s.parseSnapshot(msg, err, &cfg); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("rita: save snapshot of %s in store %q: %w", entity, s.name, err)
 		}
 		switch {
 		case strings.HasSuffix(msg.Subject, ".event"):
@@ -558,17 +552,13 @@ func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity str
 	if subject := event.Header.Get(jetstream.SubjectHeader); !subjectMatches(filter, subject) || lastMsg == nil {
 		return fmt.Errorf("%w: snapshot of %s: sequence %d is not one of its events", ErrInvalidArgument, entity, seq)
 	}
-	snap, err := s.readSnapshot(ctx, snapAnswer, &cfg)
-	if err != nil {
-		return err
-	}
 	if snap.usable && snap.seq >= seq {
 		return nil
 	}
 	// The snapshot holds the events up to seq: all but those after it.
 	if lastMsg.seq > seq {
 		var after uint64
-		err := s.readDirect(ctx, filter, seq, 0, lastMsg.seq, func(directMsg) error {
+		err := s.readDirect(ctx, filter, seq, 0, lastMsg.seq, -1, func(directMsg) error {
 			after++
 			return nil
 		})

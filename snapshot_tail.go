@@ -49,7 +49,7 @@ func (s *EventStore) snapshotTail(ctx context.Context, entity string, from uint6
 		return tail, err
 	}
 	tail = []directMsg{}
-	err = s.readDirect(ctx, entityPattern(s.name, entity), from, 0, last.seq, func(m directMsg) error {
+	err = s.readDirect(ctx, entityPattern(s.name, entity), from, 0, last.seq, -1, func(m directMsg) error {
 		if len(tail) == maxSnapshotTail {
 			return errTailTooLong
 		}
@@ -143,7 +143,7 @@ func (r *directReader) getSeq(tag string, seq uint64) (*directMsg, error) {
 	for {
 		msg, err := r.next()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("rita: read store %q: %w", r.s.name, err)
 		}
 		if !strings.HasSuffix(msg.Subject, "."+tag) {
 			continue
@@ -166,7 +166,7 @@ func (r *directReader) getRange(tag string, seq uint64, n int) ([]directMsg, err
 	for {
 		msg, err := r.next()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("rita: read store %q: %w", r.s.name, err)
 		}
 		if !strings.HasSuffix(msg.Subject, "."+tag) {
 			continue

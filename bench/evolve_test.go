@@ -20,6 +20,14 @@ func (o *libOrder) Evolve(e *rita.Event) error {
 	return o.apply(e.Data)
 }
 
+// MarshalBinary and UnmarshalBinary let rita snapshot the model.
+func (o *libOrder) MarshalBinary() ([]byte, error) { return json.Marshal(&o.Order) }
+
+func (o *libOrder) UnmarshalBinary(data []byte) error {
+	o.Order = Order{}
+	return json.Unmarshal(data, &o.Order)
+}
+
 // rawDecode is what a hand-written program does with a stored event: pick
 // the Go type by the Rita-Type header and unmarshal the payload into it.
 func rawDecode(h nats.Header, data []byte) (any, error) {

@@ -35,7 +35,7 @@ const (
 
 // fixtureVersion is kept in the metadata of each prebuilt store. Change it
 // when the workload changes, so stores kept in RITA_BENCH_DIR are rebuilt.
-const fixtureVersion = "3"
+const fixtureVersion = "4"
 
 // suite is the one embedded server of a benchmark process and its clients.
 type suite struct {
@@ -164,7 +164,9 @@ func sizeName(n int) string {
 // fixture is a prebuilt store of events: entities order.1 ... order.<entities>
 // with eventsPerEntity events each, interleaved round robin, so that event j
 // (0-based) belongs to order.(j%entities+1). Every entity's events span the
-// whole store, the worst case for reading one of them.
+// whole store, the worst case for reading one of them. Each event carries the
+// expectation Model.Decide would have stamped it with: the sequence of the
+// entity's event before it.
 type fixture struct {
 	name     string // store name
 	storage  jetstream.StorageType
@@ -265,14 +267,22 @@ func (f *fixture) fill(ctx context.Context) error {
 			return err
 		}
 		entity := "order." + strconv.Itoa(n)
+		// Each event expects the entity's event before it, as the events
+		// Model.Decide stamps do.
+		prev := 0
+		if k > 0 {
+			prev = j + 1 - f.entities
+		}
 		msg := &nats.Msg{
 			Subject: "$ES." + f.name + "." + entity + "." + typ,
 			Header: nats.Header{
-				"Nats-Msg-Id": {nuid.Next()},
-				"Rita-Type":   {typ},
-				"Rita-Entity": {entity},
-				"Rita-Time":   {now.Add(time.Duration(j) * time.Microsecond).Format(time.RFC3339Nano)},
-				"Rita-Codec":  {"json"},
+				"Nats-Msg-Id":                         {nuid.Next()},
+				"Rita-Type":                           {typ},
+				"Rita-Entity":                         {entity},
+				"Rita-Time":                           {now.Add(time.Duration(j) * time.Microsecond).Format(time.RFC3339Nano)},
+				"Rita-Codec":                          {"json"},
+				"Nats-Expected-Last-Subject-Sequence": {strconv.Itoa(prev)},
+				"Nats-Expected-Last-Subject-Sequence-Subject": {"$ES." + f.name + "." + entity + ".*"},
 			},
 			Data: data,
 		}

@@ -38,6 +38,40 @@ func BenchmarkLoadEntity(b *testing.B) {
 	}
 }
 
+// BenchmarkLoadEntitySnapshot loads the same entity with WithSnapshot, from
+// a snapshot taken at its last event (tail=0: the snapshot is current), or
+// 1 or 10 events before it; the events after the snapshot are found by
+// following the expectations they carry.
+func BenchmarkLoadEntitySnapshot(b *testing.B) {
+	for _, st := range storages {
+		for _, size := range sizes() {
+			for _, tail := range []int{0, 1, 10} {
+				b.Run(fmt.Sprintf("storage=%s/events=%s/tail=%d", st.name, sizeName(size), tail), func(b *testing.B) {
+					f := getFixture(b, st.typ, size)
+					cfg := rita.SnapshotConfig{Name: "bench-tail" + strconv.Itoa(tail), Version: "1"}
+					seqs := f.entitySeqs(loadEntity)
+					at := seqs[len(seqs)-1-tail]
+					ctx := context.Background()
+					m := manager(b, connect(b))
+					s, err := m.GetEventStore(ctx, f.name)
+					if err != nil {
+						b.Fatal(err)
+					}
+					base := &libOrder{}
+					entity := "order." + strconv.Itoa(loadEntity)
+					if _, err := s.Evolve(ctx, base, rita.WithFilters(entity), rita.WithStopSequence(at)); err != nil {
+						b.Fatal(err)
+					}
+					if err := s.SaveSnapshot(ctx, base, entity, at, cfg); err != nil {
+						b.Fatal(err)
+					}
+					loadLib(b, f, rita.WithSnapshot(cfg))
+				})
+			}
+		}
+	}
+}
+
 // loadLib loads the entity with Evolve and the given options.
 func loadLib(b *testing.B, f *fixture, opts ...rita.EvolveOption) {
 	ctx := context.Background()
@@ -58,8 +92,8 @@ func loadLib(b *testing.B, f *fixture, opts ...rita.EvolveOption) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if last != want[len(want)-1] || o.Last != last {
-			b.Fatalf("loaded up to %d (model at %d), want %d", last, o.Last, want[len(want)-1])
+		if last != want[len(want)-1] || o.Last != last || o.Events != len(want) {
+			b.Fatalf("loaded %d events up to %d (model at %d), want %d up to %d", o.Events, last, o.Last, len(want), want[len(want)-1])
 		}
 	}
 	lat.report(b, "")
@@ -228,33 +262,66 @@ func rawBatchGetLiteralLoad(ctx context.Context, c *rawClient, n int, o *Order) 
 	return nil
 }
 
-// rawBoundedLoad first looks up the entity's first and last sequences (both
-// indexed by the server), then reads exactly that many events from the
-// first: the read stops at the last event instead of scanning on to the end
-// of the store.
+// rawBoundedLoad first looks up, in flight together, the entity's last
+// sequence and its number of events (both indexed by the server), then asks
+// for exactly that many events from the start: the read stops at the
+// entity's last event instead of walking on to the end of the store. (What
+// Evolve of one entity does.)
 func rawBoundedLoad(ctx context.Context, c *rawClient, n int, o *Order) error {
 	filter := entitySubject(c.f, n) + ".*"
 	stream := "ES_" + c.f.name
-	var first *nats.Msg
-	var pending uint64
-	err := directGet(ctx, c.nc, stream, map[string]any{"next_by_subj": filter, "batch": 1}, func(m *nats.Msg) error {
-		first = m
-		p, err := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-		pending = p
-		return err
-	})
-	if err != nil || first == nil {
+	inbox := c.nc.NewInbox()
+	sub, err := c.nc.SubscribeSync(inbox + ".*")
+	if err != nil {
 		return err
 	}
-	if err := applyDirect(o, first); err != nil {
+	defer sub.Unsubscribe()
+	if err := c.nc.PublishRequest("$JS.API.STREAM.MSG.GET."+stream, inbox+".last", []byte(`{"last_by_subj":"`+filter+`"}`)); err != nil {
 		return err
 	}
-	if pending == 0 {
+	if err := c.nc.PublishRequest("$JS.API.STREAM.INFO."+stream, inbox+".count", []byte(`{"subjects_filter":"`+filter+`"}`)); err != nil {
+		return err
+	}
+	var last, count uint64
+	for range 2 {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return err
+		}
+		if m.Subject == inbox+".last" {
+			var resp struct {
+				Message struct {
+					Seq uint64 `json:"seq"`
+				} `json:"message"`
+			}
+			if err := json.Unmarshal(m.Data, &resp); err != nil {
+				return err
+			}
+			last = resp.Message.Seq
+			continue
+		}
+		var resp struct {
+			State struct {
+				Subjects map[string]uint64 `json:"subjects"`
+			} `json:"state"`
+		}
+		if err := json.Unmarshal(m.Data, &resp); err != nil {
+			return err
+		}
+		for _, c := range resp.State.Subjects {
+			count += c
+		}
+	}
+	req := map[string]any{"seq": 1, "next_by_subj": filter, "batch": count}
+	return directGet(ctx, c.nc, stream, req, func(m *nats.Msg) error {
+		if err := applyDirect(o, m); err != nil {
+			return err
+		}
+		if o.Last > last {
+			return fmt.Errorf("read %d, after the last %d", o.Last, last)
+		}
 		return nil
-	}
-	from, _ := strconv.ParseUint(first.Header.Get("Nats-Sequence"), 10, 64)
-	req := map[string]any{"seq": from + 1, "next_by_subj": filter, "batch": pending}
-	return directGet(ctx, c.nc, stream, req, func(m *nats.Msg) error { return applyDirect(o, m) })
+	})
 }
 
 // rawKnownSeqsLoad gets each event by its sequence, all requests in flight
