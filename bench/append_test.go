@@ -294,3 +294,113 @@ func rawBatch(nc *nats.Conn, msgs []*nats.Msg) (uint64, error) {
 	}
 	return ack.Seq, nil
 }
+
+// BenchmarkAppendConcurrentOptions puts pair 2 in context: 64 goroutines
+// each publishing synchronously on raw JetStream (what Append does); one
+// asynchronous publisher limited to 64 in flight; and 64 goroutines each
+// publishing asynchronously and waiting for its acknowledgement (what Append
+// could do instead, see BENCHMARKS.md).
+func BenchmarkAppendConcurrentOptions(b *testing.B) {
+	for _, st := range storages {
+		b.Run("storage="+st.name+"/method=raw-sync-64", func(b *testing.B) {
+			nc := connect(b)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			name, _ := newStore(b, manager(b, nc), st.typ)
+			ctx := context.Background()
+			var next atomic.Int64
+			var failed atomic.Value
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for g := range appenders {
+				wg.Go(func() {
+					for k := 0; ; k++ {
+						if next.Add(1) > int64(b.N) {
+							return
+						}
+						if _, err := js.PublishMsg(ctx, rawMsg(name, g+1, k%eventsPerEntity, -1)); err != nil {
+							failed.Store(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			rate(b, b.N)
+		})
+		b.Run("storage="+st.name+"/method=raw-async-64", func(b *testing.B) {
+			nc := connect(b)
+			var errs atomic.Int64
+			js, err := jetstream.New(nc,
+				jetstream.WithPublishAsyncMaxPending(appenders),
+				jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
+			if err != nil {
+				b.Fatal(err)
+			}
+			name, _ := newStore(b, manager(b, nc), st.typ)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := js.PublishMsgAsync(rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(time.Minute):
+				b.Fatal("async publishes not acknowledged within a minute")
+			}
+			b.StopTimer()
+			if n := errs.Load(); n > 0 {
+				b.Fatalf("%d async publishes failed", n)
+			}
+			rate(b, b.N)
+		})
+		b.Run("storage="+st.name+"/method=raw-async-wait-64", func(b *testing.B) {
+			nc := connect(b)
+			js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncWindow))
+			if err != nil {
+				b.Fatal(err)
+			}
+			name, _ := newStore(b, manager(b, nc), st.typ)
+			var next atomic.Int64
+			var failed atomic.Value
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for g := range appenders {
+				wg.Go(func() {
+					for k := 0; ; k++ {
+						if next.Add(1) > int64(b.N) {
+							return
+						}
+						f, err := js.PublishMsgAsync(rawMsg(name, g+1, k%eventsPerEntity, -1))
+						if err != nil {
+							failed.Store(err)
+							return
+						}
+						select {
+						case <-f.Ok():
+						case err := <-f.Err():
+							failed.Store(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			rate(b, b.N)
+		})
+	}
+}
