@@ -22,20 +22,22 @@ import (
 // stream between them. What it does index is the first and the last message
 // of a subject, and the number of messages matching a filter. A direct batch
 // get ("next_by_subj" with "batch") walks the same stretch as a consumer but
-// is measurably faster (see BENCHMARKS.md), needs no consumer to be created
-// and removed, and costs two round trips:
+// is measurably faster on file stores (see BENCHMARKS.md), needs no consumer
+// to be created and removed, and costs two round trips:
 //
-//  1. at once, and in flight together: the sequence of the last message
-//     matching the filter, from the stream leader (the bound: what was stored
-//     when the read began), and a batch get of one message from the start,
-//     whose answer carries the first matching message and how many more
-//     there are;
-//  2. a batch get of exactly that many more messages, so the server stops at
+//  1. in flight together: the last message matching the filter, from the
+//     stream leader (the bound: what was stored when the read began), and
+//     how many messages to ask for. From the start of the stream that is the
+//     number of matching messages, an indexed count from the leader; after a
+//     sequence, a batch get of the first matching message after it, whose
+//     answer says how many more there are;
+//  2. batch gets of exactly that many messages, so that the server stops at
 //     the last one instead of walking on to the end of the stream.
 //
 // Invariants: messages are applied in stream order, each once, none after
 // the bound; a read that ends short of the bound (a replica behind the
-// leader answered) is finished by the consumer read, from where it stopped.
+// leader answered, or events were stored between the lookups) is finished
+// by the consumer read, from where it stopped.
 
 // directBatchMax is the most messages one batch get asks for; a read of more
 // asks again from where the last answer ended.

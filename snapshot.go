@@ -35,12 +35,14 @@ import (
 //	                        of an earlier store of the same name is ignored
 //
 // Invariants: a snapshot is used only if its format, version and store all
-// match and its sequence is not after the entity's last event (events were
-// removed otherwise) nor after WithStopSequence. A snapshot is only ever
-// replaced by one of a later sequence (the write expects the revision that
-// was read, so of two writers racing one wins and the other gives up).
-// Events removed from the store after a snapshot was taken (by limits or a
-// purge) stay in the snapshot's state: that is what a snapshot is for.
+// match, its sequence is not after the entity's last event, and its count of
+// the entity's events plus the events read after it equals the entity's
+// count now (so no event up to it was removed, by limits, a purge or a
+// delete). A snapshot is only ever replaced by one of a later sequence (the
+// write expects the revision that was read, so of two writers racing one
+// wins and the other gives up). The count check cannot tell a removal from
+// an append that race the lookups exactly: a removal of one of the entity's
+// old events at the same moment as an append after its last one.
 
 // SnapshotConfig names and versions the snapshots of one model.
 type SnapshotConfig struct {
@@ -77,6 +79,13 @@ const (
 // events after it; with cfg.Every it also saves a new snapshot when it has
 // read enough events. Evolve then returns the sequence of the last event in
 // the model's state, whether it came from the snapshot or was read.
+//
+// A snapshot is used only if it was saved under the same Version, for this
+// store (not an earlier one of the same name), and no event of the entity up
+// to it has been removed since (its count of events plus the events after it
+// must be the entity's count); otherwise, and with a WithStopSequence before
+// the entity's last event, the entity is read from the start. So the model
+// ends in the state a replay of the entity's events gives.
 //
 // It needs exactly one filter naming the entity, "<entity-type>.<entity-id>",
 // and a model that implements encoding.BinaryUnmarshaler (and, to save
