@@ -38,9 +38,10 @@ import (
 // match, its sequence is not after the entity's last event, and its count of
 // the entity's events plus the events read after it equals the entity's
 // count now (so no event up to it was removed, by limits, a purge or a
-// delete). A snapshot is only ever replaced by one of a later sequence (the
-// write expects the revision that was read, so of two writers racing one
-// wins and the other gives up). The count check cannot tell a removal from
+// delete). A usable snapshot is only ever replaced by one of a later
+// sequence (the write expects the revision that was read, so of two writers
+// racing one wins and the other gives up); one that cannot be used any more
+// is replaced by the next one saved. The count check cannot tell a removal from
 // an append that race the lookups exactly: a removal of one of the entity's
 // old events at the same moment as an append after its last one.
 
@@ -414,9 +415,6 @@ func (s *EventStore) saveSnapshot(ctx context.Context, model Evolver, entity str
 		s.m.logger.Warn("rita: snapshot not saved", "store", s.name, "entity", entity, "sequence", seq, "error", err)
 	}
 }
-
-// errSnapshotRace says another writer saved a snapshot since it was read.
-var errSnapshotRace = errors.New("rita: snapshot saved by another writer")
 
 // putSnapshot stores model's state as the snapshot of entity at seq,
 // expecting the snapshot's current revision to be revision (0: none). It

@@ -89,7 +89,7 @@ func rawOrderedRead(ctx context.Context, js jetstream.JetStream, stream jetstrea
 
 // BenchmarkEvolveStore is pair 4 (and, through its allocs/event and B/event,
 // pair 7): Evolve of a whole store against a raw ordered consumer that reads
-// and decodes the same messages. peak-heap-MB shows whether memory stays
+// and decodes the same messages. live-heap-MB shows whether memory stays
 // flat as the store grows.
 func BenchmarkEvolveStore(b *testing.B) {
 	for _, st := range storages {

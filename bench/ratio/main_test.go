@@ -13,8 +13,8 @@ BenchmarkAppend/storage=file/impl=lib-2   	 1000	 100 ns/op	 9400 events/s	 90 p
 BenchmarkAppend/storage=file/impl=raw-2   	 1000	 100 ns/op	 10000 events/s	 80 p50-µs
 BenchmarkAppend/storage=file/impl=lib-2   	 1000	 100 ns/op	 9600 events/s	 90 p50-µs
 BenchmarkAppend/storage=file/impl=raw-2   	 1000	 100 ns/op	 10000 events/s	 80 p50-µs
-BenchmarkEvolveStore/storage=file/events=100k/impl=lib-2 1 5 ns/op 40 allocs/event 30 peak-heap-MB 100 events/s
-BenchmarkEvolveStore/storage=file/events=100k/impl=raw-2 1 5 ns/op 36 allocs/event 30 peak-heap-MB 100 events/s
+BenchmarkEvolveStore/storage=file/events=100k/impl=lib-2 1 5 ns/op 40 allocs/event 30 live-heap-MB 100 events/s
+BenchmarkEvolveStore/storage=file/events=100k/impl=raw-2 1 5 ns/op 36 allocs/event 30 live-heap-MB 100 events/s
 BenchmarkLoadEntitySnapshot/storage=file/events=100k/tail=0-2 100 5 ns/op 150 p50-µs
 BenchmarkLoadEntitySnapshot/storage=file/events=1M/tail=0-2 100 5 ns/op 160 p50-µs
 PASS
