@@ -92,10 +92,11 @@ func (s *EventStore) publishBatch(ctx context.Context, events []encodedEvent) (u
 // answer. With confirmFirst the first message is a request too, and a
 // refusal of it is returned without sending the rest.
 func (s *EventStore) sendBatch(ctx context.Context, events []encodedEvent, confirmFirst bool) (*batchAck, error) {
-	id := nuid.Next()
+	id := []string{nuid.Next()} // header values are only read: one for all
+	seqs := make(headerValues, 0, len(events))
 	for i, ev := range events {
-		ev.msg.Header[hdrBatchID] = []string{id}
-		ev.msg.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
+		ev.msg.Header[hdrBatchID] = id
+		ev.msg.Header[hdrBatchSeq] = seqs.one(strconv.Itoa(i + 1))
 	}
 	last := events[len(events)-1].msg
 	last.Header[hdrBatchCommit] = []string{"1"}

@@ -2,6 +2,7 @@ package rita
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,6 +51,9 @@ func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOp
 	if cfg.stopSeq != 0 && cfg.stopSeq == cfg.afterSeq {
 		return 0, nil
 	}
+	if cfg.snapshot != nil {
+		return s.evolveSnapshot(ctx, model, cfg)
+	}
 	subjects, match, err := s.selectSubjects(cfg.filters)
 	if err != nil {
 		return 0, err
@@ -61,16 +65,24 @@ func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOp
 		stopSeq:  cfg.stopSeq,
 	}
 	var last uint64
-	err = s.read(ctx, spec, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
-		e, err := decodeEvent(s.m.types, msg.Subject(), msg.Headers(), msg.Data(), md.Sequence.Stream, md.Timestamp)
-		if err != nil {
-			return err
-		}
+	apply := func(e *Event) error {
 		if err := model.Evolve(e); err != nil {
 			return fmt.Errorf("rita: evolve event %d (%s): %w", e.sequence, e.Type, err)
 		}
 		last = e.sequence
 		return nil
+	}
+	if s.useDirect(spec) {
+		if err := s.evolveDirect(ctx, spec, apply); !errors.Is(err, errNoDirect) {
+			return last, err
+		}
+	}
+	err = s.read(ctx, spec, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
+		e, err := decodeEvent(s.m.types, msg.Subject(), msg.Headers(), msg.Data(), md.Sequence.Stream, md.Timestamp)
+		if err != nil {
+			return err
+		}
+		return apply(e)
 	})
 	return last, err
 }

@@ -27,6 +27,7 @@ type readConfig struct {
 
 type evolveConfig struct {
 	readConfig
+	snapshot *SnapshotConfig // WithSnapshot
 }
 
 type watchConfig struct {

@@ -259,8 +259,9 @@ func (m *Manager) UpdateEventStore(ctx context.Context, config EventStoreConfig)
 	return nil
 }
 
-// DeleteEventStore deletes the event store and every event in it, parked
-// events included. A missing store fails with an error matching
+// DeleteEventStore deletes the event store and every event in it, its
+// parked events and the snapshots of its models. A missing store fails with
+// an error matching
 // jetstream.ErrStreamNotFound.
 func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	if m == nil {
@@ -279,7 +280,7 @@ func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	if err := m.js.DeleteStream(ctx, parkedStreamName(name)); err != nil && !isStreamNotFound(err) {
 		return fmt.Errorf("rita: delete parked events of store %q: %w", name, err)
 	}
-	return nil
+	return m.deleteSnapshots(ctx, name)
 }
 
 var (

@@ -120,16 +120,17 @@ func encodeData(reg *types.Registry, e *Event) ([]byte, string, error) {
 // newEventMsg builds the message of a validated event whose ID and Time are
 // set.
 func newEventMsg(store string, e *Event, payload []byte, codecName string) (*nats.Msg, error) {
-	h := make(nats.Header, 6+len(e.Meta))
-	h[hdrMsgID] = []string{e.ID}
-	h[hdrType] = []string{e.Type}
-	h[hdrEntity] = []string{e.Entity}
-	h[hdrTime] = []string{e.Time.Format(time.RFC3339Nano)}
+	h := make(nats.Header, 7+len(e.Meta))
+	vals := make(headerValues, 0, 7+len(e.Meta)) // one allocation for all values
+	h[hdrMsgID] = vals.one(e.ID)
+	h[hdrType] = vals.one(e.Type)
+	h[hdrEntity] = vals.one(e.Entity)
+	h[hdrTime] = vals.one(e.Time.Format(time.RFC3339Nano))
 	if codecName != "" {
-		h[hdrCodec] = []string{codecName}
+		h[hdrCodec] = vals.one(codecName)
 	}
 	for k, v := range e.Meta {
-		h[hdrMetaPrefix+k] = []string{v}
+		h[hdrMetaPrefix+k] = vals.one(v)
 	}
 	if e.Expect != nil {
 		pattern := entityPattern(store, e.Entity)
@@ -140,8 +141,8 @@ func newEventMsg(store string, e *Event, payload []byte, codecName string) (*nat
 			}
 			pattern = p
 		}
-		h[hdrExpectSeq] = []string{strconv.FormatUint(e.Expect.Sequence, 10)}
-		h[hdrExpectSubject] = []string{pattern}
+		h[hdrExpectSeq] = vals.one(strconv.FormatUint(e.Expect.Sequence, 10))
+		h[hdrExpectSubject] = vals.one(pattern)
 	}
 	return &nats.Msg{
 		Subject: eventSubject(store, e.Entity, e.Type),

@@ -1,0 +1,406 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/synadia-labs/rita"
+)
+
+// Pairs 1 to 3: appending, each library call beside the raw JetStream
+// publish that stores the same message with the same headers. Every
+// sub-benchmark writes to a new, empty store of its own, deleted afterwards.
+
+var storeSeq atomic.Int64
+
+// newStore creates an empty store and deletes it when b ends.
+func newStore(b *testing.B, m *rita.Manager, storage jetstream.StorageType) (string, *rita.EventStore) {
+	b.Helper()
+	name := fmt.Sprintf("append_%d_%d", time.Now().UnixNano()%1e6, storeSeq.Add(1))
+	s, err := m.CreateEventStore(context.Background(), rita.EventStoreConfig{Name: name, Storage: storage})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.DeleteEventStore(context.Background(), name) })
+	return name, s
+}
+
+// rawMsg builds what a hand-written program publishes for the k-th event of
+// order n on raw JetStream: the subject and headers of rita's wire format,
+// and the payload encoded with encoding/json. expect < 0 means no
+// expectation.
+func rawMsg(store string, n, k int, expect int64) *nats.Msg {
+	typ, v := orderEvent(n, k)
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	entity := "order." + strconv.Itoa(n)
+	h := nats.Header{
+		"Nats-Msg-Id": {nuid.Next()},
+		"Rita-Type":   {typ},
+		"Rita-Entity": {entity},
+		"Rita-Time":   {time.Now().Format(time.RFC3339Nano)},
+		"Rita-Codec":  {"json"},
+	}
+	if expect >= 0 {
+		h["Nats-Expected-Last-Subject-Sequence"] = []string{strconv.FormatInt(expect, 10)}
+		h["Nats-Expected-Last-Subject-Sequence-Subject"] = []string{"$ES." + store + "." + entity + ".*"}
+	}
+	return &nats.Msg{Subject: "$ES." + store + "." + entity + "." + typ, Header: h, Data: data}
+}
+
+// libEvent is the k-th event of order n as an application hands it to Append.
+func libEvent(n, k int) *rita.Event {
+	_, v := orderEvent(n, k)
+	return &rita.Event{Entity: "order." + strconv.Itoa(n), Data: v}
+}
+
+// BenchmarkAppend is pair 1: Append of one event with Expect, against a raw
+// synchronous publish of the same message. One goroutine appends to one
+// entity, each event expecting the sequence of the one before.
+func BenchmarkAppend(b *testing.B) {
+	for _, st := range storages {
+		b.Run("storage="+st.name, func(b *testing.B) {
+			pair(b, func(b *testing.B) {
+				m := manager(b, connect(b))
+				_, s := newStore(b, m, st.typ)
+				ctx := context.Background()
+				var lat latencies
+				var last uint64
+				b.ReportAllocs()
+				k := 0
+				for b.Loop() {
+					e := libEvent(1, k%eventsPerEntity)
+					e.Expect = rita.ExpectSequence(last)
+					start := time.Now()
+					seq, err := s.Append(ctx, []*rita.Event{e})
+					lat.add(time.Since(start))
+					if err != nil {
+						b.Fatal(err)
+					}
+					last = seq
+					k++
+				}
+				rate(b, b.N)
+				lat.report(b, "")
+			}, func(b *testing.B) {
+				nc := connect(b)
+				js, err := jetstream.New(nc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				name, _ := newStore(b, manager(b, nc), st.typ)
+				ctx := context.Background()
+				var lat latencies
+				var last uint64
+				b.ReportAllocs()
+				k := 0
+				for b.Loop() {
+					msg := rawMsg(name, 1, k%eventsPerEntity, int64(last))
+					start := time.Now()
+					ack, err := js.PublishMsg(ctx, msg)
+					lat.add(time.Since(start))
+					if err != nil {
+						b.Fatal(err)
+					}
+					last = ack.Sequence
+					k++
+				}
+				rate(b, b.N)
+				lat.report(b, "")
+			})
+		})
+	}
+}
+
+// concurrency and window of pair 2.
+const (
+	appenders   = 64
+	asyncWindow = 256
+)
+
+// BenchmarkAppendConcurrent is pair 2: 64 goroutines calling Append, each on
+// an entity of its own, against one raw asynchronous publisher keeping 256
+// publishes in flight. b.N is the number of events in all.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	for _, st := range storages {
+		b.Run("storage="+st.name, func(b *testing.B) {
+			pair(b, func(b *testing.B) {
+				m := manager(b, connect(b))
+				_, s := newStore(b, m, st.typ)
+				ctx := context.Background()
+				var next atomic.Int64
+				var failed atomic.Value
+				b.ReportAllocs()
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for g := range appenders {
+					wg.Go(func() {
+						for k := 0; ; k++ {
+							if next.Add(1) > int64(b.N) {
+								return
+							}
+							if _, err := s.Append(ctx, []*rita.Event{libEvent(g+1, k%eventsPerEntity)}); err != nil {
+								failed.Store(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				if err, _ := failed.Load().(error); err != nil {
+					b.Fatal(err)
+				}
+				rate(b, b.N)
+			}, func(b *testing.B) {
+				nc := connect(b)
+				var errs atomic.Int64
+				js, err := jetstream.New(nc,
+					jetstream.WithPublishAsyncMaxPending(asyncWindow),
+					jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
+				if err != nil {
+					b.Fatal(err)
+				}
+				name, _ := newStore(b, manager(b, nc), st.typ)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					msg := rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)
+					if _, err := js.PublishMsgAsync(msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-time.After(time.Minute):
+					b.Fatal("async publishes not acknowledged within a minute")
+				}
+				b.StopTimer()
+				if n := errs.Load(); n > 0 {
+					b.Fatalf("%d async publishes failed", n)
+				}
+				rate(b, b.N)
+			})
+		})
+	}
+}
+
+// BenchmarkAppendBatch is pair 3: Append of 10 and of 100 events of one
+// entity, the first with Expect (as Model.Decide stamps them), against the
+// raw atomic batch publish of the same messages: the staged messages
+// published, the last one a request carrying the commit.
+func BenchmarkAppendBatch(b *testing.B) {
+	for _, st := range storages {
+		for _, size := range []int{10, 100} {
+			b.Run(fmt.Sprintf("storage=%s/events=%d", st.name, size), func(b *testing.B) {
+				pair(b, func(b *testing.B) {
+					m := manager(b, connect(b))
+					_, s := newStore(b, m, st.typ)
+					ctx := context.Background()
+					var lat latencies
+					var last uint64
+					b.ReportAllocs()
+					for b.Loop() {
+						events := make([]*rita.Event, size)
+						for k := range events {
+							events[k] = libEvent(1, k)
+						}
+						events[0].Expect = rita.ExpectSequence(last)
+						start := time.Now()
+						seq, err := s.Append(ctx, events)
+						lat.add(time.Since(start))
+						if err != nil {
+							b.Fatal(err)
+						}
+						last = seq
+					}
+					rate(b, b.N*size)
+					lat.report(b, "")
+				}, func(b *testing.B) {
+					nc := connect(b)
+					name, _ := newStore(b, manager(b, nc), st.typ)
+					var lat latencies
+					var last uint64
+					b.ReportAllocs()
+					for b.Loop() {
+						msgs := make([]*nats.Msg, size)
+						for k := range msgs {
+							expect := int64(-1)
+							if k == 0 {
+								expect = int64(last)
+							}
+							msgs[k] = rawMsg(name, 1, k, expect)
+						}
+						start := time.Now()
+						seq, err := rawBatch(nc, msgs)
+						lat.add(time.Since(start))
+						if err != nil {
+							b.Fatal(err)
+						}
+						last = seq
+					}
+					rate(b, b.N*size)
+					lat.report(b, "")
+				})
+			})
+		}
+	}
+}
+
+// rawBatch publishes msgs as one atomic batch and returns the sequence of
+// the last one.
+func rawBatch(nc *nats.Conn, msgs []*nats.Msg) (uint64, error) {
+	id := nuid.Next()
+	for i, m := range msgs {
+		m.Header["Nats-Batch-Id"] = []string{id}
+		m.Header["Nats-Batch-Sequence"] = []string{strconv.Itoa(i + 1)}
+	}
+	last := msgs[len(msgs)-1]
+	last.Header["Nats-Batch-Commit"] = []string{"1"}
+	for _, m := range msgs[:len(msgs)-1] {
+		if err := nc.PublishMsg(m); err != nil {
+			return 0, err
+		}
+	}
+	resp, err := nc.RequestMsg(last, 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	var ack struct {
+		Error *jetstream.APIError `json:"error"`
+		Seq   uint64              `json:"seq"`
+		Count int                 `json:"count"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return 0, err
+	}
+	if ack.Error != nil {
+		return 0, ack.Error
+	}
+	if ack.Count != len(msgs) {
+		return 0, fmt.Errorf("batch of %d acknowledged with count %d", len(msgs), ack.Count)
+	}
+	return ack.Seq, nil
+}
+
+// BenchmarkAppendConcurrentOptions puts pair 2 in context: 64 goroutines
+// each publishing synchronously on raw JetStream (what Append does); one
+// asynchronous publisher limited to 64 in flight; and 64 goroutines each
+// publishing asynchronously and waiting for its acknowledgement (what Append
+// could do instead, see BENCHMARKS.md).
+func BenchmarkAppendConcurrentOptions(b *testing.B) {
+	for _, st := range storages {
+		b.Run("storage="+st.name+"/method=raw-sync-64", func(b *testing.B) {
+			nc := connect(b)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			name, _ := newStore(b, manager(b, nc), st.typ)
+			ctx := context.Background()
+			var next atomic.Int64
+			var failed atomic.Value
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for g := range appenders {
+				wg.Go(func() {
+					for k := 0; ; k++ {
+						if next.Add(1) > int64(b.N) {
+							return
+						}
+						if _, err := js.PublishMsg(ctx, rawMsg(name, g+1, k%eventsPerEntity, -1)); err != nil {
+							failed.Store(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			rate(b, b.N)
+		})
+		b.Run("storage="+st.name+"/method=raw-async-64", func(b *testing.B) {
+			nc := connect(b)
+			var errs atomic.Int64
+			js, err := jetstream.New(nc,
+				jetstream.WithPublishAsyncMaxPending(appenders),
+				jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
+			if err != nil {
+				b.Fatal(err)
+			}
+			name, _ := newStore(b, manager(b, nc), st.typ)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := js.PublishMsgAsync(rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(time.Minute):
+				b.Fatal("async publishes not acknowledged within a minute")
+			}
+			b.StopTimer()
+			if n := errs.Load(); n > 0 {
+				b.Fatalf("%d async publishes failed", n)
+			}
+			rate(b, b.N)
+		})
+		b.Run("storage="+st.name+"/method=raw-async-wait-64", func(b *testing.B) {
+			nc := connect(b)
+			js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncWindow))
+			if err != nil {
+				b.Fatal(err)
+			}
+			name, _ := newStore(b, manager(b, nc), st.typ)
+			var next atomic.Int64
+			var failed atomic.Value
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for g := range appenders {
+				wg.Go(func() {
+					for k := 0; ; k++ {
+						if next.Add(1) > int64(b.N) {
+							return
+						}
+						f, err := js.PublishMsgAsync(rawMsg(name, g+1, k%eventsPerEntity, -1))
+						if err != nil {
+							failed.Store(err)
+							return
+						}
+						select {
+						case <-f.Ok():
+						case err := <-f.Err():
+							failed.Store(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			rate(b, b.N)
+		})
+	}
+}

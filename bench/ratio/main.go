@@ -1,0 +1,254 @@
+// Command ratio reads the output of the rita benchmarks (go test -bench, any
+// number of rounds) and prints, for each pair, the median of each metric on
+// the library side and on the raw side, their ratio, and whether the issue's
+// target for the pair is met.
+//
+// Usage:
+//
+//	go run ./bench/ratio results.txt
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: ratio <go test -bench output>")
+		os.Exit(2)
+	}
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ratio:", err)
+		os.Exit(1)
+	}
+	defer f.Close()
+	res, err := parse(f)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ratio:", err)
+		os.Exit(1)
+	}
+	report(os.Stdout, res)
+}
+
+// results maps a benchmark name (without the -GOMAXPROCS suffix) and a unit
+// to the values measured, one per round.
+type results map[string]map[string][]float64
+
+// parse reads benchmark result lines.
+func parse(r io.Reader) (results, error) {
+	res := results{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") {
+			continue
+		}
+		name := fields[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		if _, err := strconv.Atoi(fields[1]); err != nil {
+			continue // not a result line
+		}
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: value %q: %w", name, fields[i], err)
+			}
+			if res[name] == nil {
+				res[name] = map[string][]float64{}
+			}
+			res[name][fields[i+1]] = append(res[name][fields[i+1]], v)
+		}
+	}
+	return res, sc.Err()
+}
+
+// stat is the median of some values and their spread: half the
+// interquartile range, relative to the median.
+type stat struct {
+	median, spread float64
+	n              int
+}
+
+func summarize(vs []float64) stat {
+	if len(vs) == 0 {
+		return stat{}
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	q := func(p float64) float64 {
+		x := p * float64(len(s)-1)
+		i := int(x)
+		if i+1 >= len(s) {
+			return s[len(s)-1]
+		}
+		return s[i] + (x-float64(i))*(s[i+1]-s[i])
+	}
+	m := q(0.5)
+	st := stat{median: m, n: len(s)}
+	if m != 0 {
+		st.spread = (q(0.75) - q(0.25)) / 2 / m
+	}
+	return st
+}
+
+func (s stat) String() string {
+	if s.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s ±%.0f%%", num(s.median), 100*s.spread)
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1e5:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+// target is the goal for one metric of a pair.
+type target struct {
+	pair   string
+	bench  string // top-level benchmark name
+	unit   string
+	kind   string // "ratio>=", "ratio<=", "diff<="
+	limit  float64
+	notice string
+}
+
+var targets = []target{
+	{"1", "BenchmarkAppend", "events/s", "ratio>=", 0.95, "Append one event with Expect vs raw sync publish"},
+	{"2", "BenchmarkAppendConcurrent", "events/s", "ratio>=", 0.8, "64 goroutines Append vs raw async publish, window 256"},
+	{"3", "BenchmarkAppendBatch", "events/s", "ratio>=", 0.95, "Append 10/100 events vs raw atomic batch"},
+	{"4", "BenchmarkEvolveStore", "events/s", "ratio>=", 0.95, "Evolve whole store vs raw ordered consumer"},
+	{"5", "BenchmarkLoadEntity", "p50-µs", "ratio<=", 0, "Evolve of order.42 vs fastest raw read (no target on the ratio)"},
+	{"6", "BenchmarkWatchLatency", "p99-µs", "ratio<=", 1.2, "Append returned -> model applied, p99"},
+	{"6", "BenchmarkWatchLatency", "e2e-p99-µs", "ratio<=", 1.2, "Append called -> model applied, p99"},
+	{"7", "BenchmarkEvolveStore", "allocs/event", "diff<=", 5, "allocations per decoded event above raw"},
+}
+
+func report(w io.Writer, res results) {
+	names := make([]string, 0, len(res))
+	for n := range res {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+
+	fmt.Fprintln(w, "Pairs: median of the rounds (± half the interquartile range); lib/raw of the medians.")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-4s %-62s %-14s %16s %16s %9s  %s\n", "pair", "benchmark", "metric", "lib", "raw", "lib/raw", "target")
+	for _, t := range targets {
+		for _, n := range names {
+			if !strings.HasSuffix(n, "/impl=lib") || (n != t.bench && !strings.HasPrefix(n, t.bench+"/")) {
+				continue
+			}
+			base := strings.TrimSuffix(n, "/impl=lib")
+			lib, raw := summarize(res[n][t.unit]), summarize(res[base+"/impl=raw"][t.unit])
+			if lib.n == 0 || raw.n == 0 {
+				continue
+			}
+			var cmp, verdict string
+			switch t.kind {
+			case "diff<=":
+				d := lib.median - raw.median
+				cmp = fmt.Sprintf("%+.1f", d)
+				verdict = fmt.Sprintf("lib-raw <= %g: %s", t.limit, met(d <= t.limit))
+			default:
+				r := lib.median / raw.median
+				cmp = fmt.Sprintf("%.3f", r)
+				switch {
+				case t.limit == 0:
+					verdict = "(see the load targets)"
+				case t.kind == "ratio>=":
+					verdict = fmt.Sprintf(">= %g: %s", t.limit, met(r >= t.limit))
+				default:
+					verdict = fmt.Sprintf("<= %g: %s", t.limit, met(r <= t.limit))
+				}
+			}
+			fmt.Fprintf(w, "%-4s %-62s %-14s %16s %16s %9s  %s\n", t.pair, strings.TrimPrefix(base, "Benchmark"), t.unit, lib, raw, cmp, verdict)
+		}
+	}
+
+	// Pair 5's targets are on the load itself: p50 <= 2 ms in the 1M-event
+	// store, and within 2x between 100k and 1M.
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Loading one entity (pair 5): p50 in µs; target p50 <= 2000 at 1M, 1M/100k <= 2.")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-70s %16s %16s %9s  %s\n", "benchmark", "100k", "1M", "1M/100k", "target")
+	for _, n := range names {
+		if !strings.Contains(n, "events=100k") || !(strings.HasPrefix(n, "BenchmarkLoadEntity/") || strings.HasPrefix(n, "BenchmarkLoadEntitySnapshot/")) {
+			continue
+		}
+		small := summarize(res[n]["p50-µs"])
+		large := summarize(res[strings.Replace(n, "events=100k", "events=1M", 1)]["p50-µs"])
+		label := strings.Replace(strings.TrimPrefix(n, "Benchmark"), "events=100k", "events=*", 1)
+		if large.n == 0 {
+			fmt.Fprintf(w, "%-70s %16s %16s %9s  %s\n", label, small, "-", "-", "(no 1M run)")
+			continue
+		}
+		g := large.median / small.median
+		fmt.Fprintf(w, "%-70s %16s %16s %9.2f  %s\n", label, small, large, g,
+			met(large.median <= 2000 && g <= 2))
+	}
+
+	// Memory of pair 4: the peak heap should not grow with the store.
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Evolve of the whole store (pair 4): peak live heap in MB above the start, which must stay flat as the store grows.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The server runs in the process, so both sides include its caches; lib-raw is the library's own share.")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-60s %16s %16s %9s\n", "benchmark", "100k", "1M", "1M/100k")
+	diff := map[string][2]float64{}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "BenchmarkEvolveStore/") || !strings.Contains(n, "events=100k") {
+			continue
+		}
+		small := summarize(res[n]["live-heap-MB"])
+		large := summarize(res[strings.Replace(n, "events=100k", "events=1M", 1)]["live-heap-MB"])
+		g := "-"
+		if large.n > 0 && small.median > 0 {
+			g = fmt.Sprintf("%.2f", large.median/small.median)
+		}
+		label := strings.Replace(strings.TrimPrefix(n, "Benchmark"), "events=100k", "events=*", 1)
+		fmt.Fprintf(w, "%-60s %16s %16s %9s\n", label, small, large, g)
+		storage, side, _ := strings.Cut(label, "/events=*/impl=")
+		d := diff[storage]
+		sign := 1.0
+		if side == "raw" {
+			sign = -1
+		}
+		d[0] += sign * small.median
+		d[1] += sign * large.median
+		diff[storage] = d
+	}
+	keys := make([]string, 0, len(diff))
+	for k := range diff {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "%-60s %16.1f %16.1f\n", k+": lib-raw", diff[k][0], diff[k][1])
+	}
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
