@@ -32,7 +32,10 @@ import (
 //     sequence, a batch get of the first matching message after it, whose
 //     answer says how many more there are;
 //  2. batch gets of exactly that many messages, so that the server stops at
-//     the last one instead of walking on to the end of the stream.
+//     the last one instead of walking on to the end of the stream. From the
+//     start, when the entity has few subjects (event types), one batch get
+//     per subject, which on large stores skips most of the walk (see
+//     directliteral.go).
 //
 // Invariants: messages are applied in stream order, each once, none after
 // the bound; a read that ends short of the bound (a replica behind the
@@ -273,10 +276,10 @@ func directStatus(store string, msg *nats.Msg) (done bool, pending uint64, err e
 // afterSeq and up to stopSeq (0: no stop) that was stored when it began. A
 // caller that has looked up the last message matching filter passes its
 // sequence as knownLast (0: readDirect looks it up), and one that has looked
-// up how many messages match passes that as knownCount (-1: unknown). It
+// up how many messages match passes that as known (nil: unknown). It
 // returns errNoDirect, having delivered nothing, if the store does not
 // answer direct gets.
-func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, stopSeq, knownLast uint64, knownCount int64, fn func(directMsg) error) error {
+func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, stopSeq, knownLast uint64, known *subjectCounts, fn func(directMsg) error) error {
 	r, err := s.newDirectReader(ctx)
 	if err != nil {
 		return err
@@ -290,6 +293,7 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 	// there are.
 	var (
 		bound    = knownLast
+		counts   = known
 		pending  uint64
 		first    *directMsg
 		answered int
@@ -302,8 +306,7 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 		waiting++
 	}
 	switch {
-	case afterSeq == 0 && knownCount >= 0:
-		pending = uint64(knownCount)
+	case afterSeq == 0 && known != nil:
 	case afterSeq == 0:
 		if err := r.countRequest(filter); err != nil {
 			return fmt.Errorf("rita: read store %q: %w", s.name, err)
@@ -336,7 +339,7 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 			}
 			answered++
 		case strings.HasSuffix(msg.Subject, ".count"):
-			if pending, err = parseCount(s.name, msg); err != nil {
+			if counts, err = parseCount(s.name, msg); err != nil {
 				return err
 			}
 			answered++
@@ -355,6 +358,18 @@ func (s *EventStore) readDirect(ctx context.Context, filter string, afterSeq, st
 			}
 			pending, _ = strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
 			first = &m
+		}
+	}
+	if bound <= afterSeq {
+		return nil
+	}
+	if counts != nil {
+		pending = counts.total
+		if stopSeq == 0 && useLiteral(counts) {
+			done, err := s.readLiteral(r, counts, bound, fn)
+			if done || err != nil {
+				return err
+			}
 		}
 	}
 	if stopSeq > 0 && stopSeq < bound {
@@ -447,7 +462,7 @@ func (s *EventStore) readDirectRest(r *directReader, filter string, first *direc
 // evolveDirect is Evolve's read of one entity with direct gets. It returns
 // errNoDirect, having applied nothing, if the store does not answer them.
 func (s *EventStore) evolveDirect(ctx context.Context, spec readSpec, apply func(*Event) error) error {
-	return s.readDirect(ctx, spec.subjects[0], spec.afterSeq, spec.stopSeq, 0, -1, func(m directMsg) error {
+	return s.readDirect(ctx, spec.subjects[0], spec.afterSeq, spec.stopSeq, 0, nil, func(m directMsg) error {
 		e, err := decodeDirect(s, m)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -297,5 +298,99 @@ func TestDirectReadFallsBackWithoutAllowDirect(t *testing.T) {
 	last, err := s.Evolve(ctx, &r, WithFilters("order.1"))
 	if err != nil || last != 5 || len(r.events) != 5 {
 		t.Fatalf("Evolve = %d, %v with %d events; want 5, nil, 5", last, err, len(r.events))
+	}
+}
+
+// An entity is read subject by subject when it has few event types, with
+// its wildcard filter otherwise; either way the events are the consumer's.
+func TestDirectReadLiteral(t *testing.T) {
+	m := newDirectTestManager(t)
+	ctx := t.Context()
+	s, err := m.CreateEventStore(ctx, EventStoreConfig{Name: "literal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		events := []*Event{
+			{Entity: "order.1", Type: "t" + strconv.Itoa(i%3), Data: []byte(strconv.Itoa(i))},
+			{Entity: "order.2", Type: "t" + strconv.Itoa(i%12), Data: []byte(strconv.Itoa(i))},
+			{Entity: "order.3", Type: "t0", Data: []byte(strconv.Itoa(i))},
+		}
+		if _, err := s.Append(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"order.1", "order.2", "order.3", "order.1.t1", "order.4"} {
+		compareReads(t, s, WithFilters(f))
+		compareReads(t, s, WithFilters(f), WithStopSequence(100))
+	}
+
+	count := func(entity string) (*subjectCounts, uint64) {
+		t.Helper()
+		r, err := s.newDirectReader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.close()
+		filter := entityPattern("literal", entity)
+		if err := r.countRequest(filter); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.lastRequest(filter); err != nil {
+			t.Fatal(err)
+		}
+		var c *subjectCounts
+		var last uint64
+		for range 2 {
+			msg, err := r.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(msg.Subject, ".count") {
+				c, err = parseCount("literal", msg)
+			} else {
+				var m *directMsg
+				m, err = parseLast("literal", msg)
+				last = m.seq
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c, last
+	}
+	c1, last1 := count("order.1")
+	c2, _ := count("order.2")
+	if !useLiteral(c1) || len(c1.subjects) != 3 || c1.total != 60 {
+		t.Fatalf("order.1: %d subjects, %d events; read by subject %v", len(c1.subjects), c1.total, useLiteral(c1))
+	}
+	if useLiteral(c2) {
+		t.Fatalf("order.2 has %d subjects and is read by subject", len(c2.subjects))
+	}
+
+	read := func(c *subjectCounts, last uint64) (bool, int) {
+		t.Helper()
+		r, err := s.newDirectReader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.close()
+		n := 0
+		done, err := s.readLiteral(r, c, last, func(directMsg) error { n++; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return done, n
+	}
+	if done, n := read(c1, last1); !done || n != 60 {
+		t.Fatalf("read by subject: done %v with %d events", done, n)
+	}
+	// Counts or a bound that do not add up: nothing is delivered.
+	wrong := &subjectCounts{total: c1.total + 1, subjects: c1.subjects}
+	if done, n := read(wrong, last1); done || n != 0 {
+		t.Fatalf("with a wrong count: done %v with %d events", done, n)
+	}
+	if done, n := read(c1, last1-1); done || n != 0 {
+		t.Fatalf("with a wrong last sequence: done %v with %d events", done, n)
 	}
 }

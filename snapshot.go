@@ -326,7 +326,7 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 	var (
 		snap    snapshot
 		lastMsg *directMsg
-		count   uint64
+		counts  *subjectCounts
 	)
 	for range 3 {
 		msg, err := r.next()
@@ -342,7 +342,7 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 			return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
 		}
 		if strings.HasSuffix(msg.Subject, ".count") {
-			count, err = parseCount(s.name, msg)
+			counts, err = parseCount(s.name, msg)
 		} else {
 			lastMsg, err = parseLast(s.name, msg)
 		}
@@ -353,7 +353,7 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 	if lastMsg == nil {
 		return 0, nil // no events
 	}
-	L := lastMsg.seq
+	L, count := lastMsg.seq, counts.total
 
 	// From the snapshot, when the events after it can be had and nothing
 	// before it was removed: it held count events, and with the tail that
@@ -387,7 +387,7 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 
 	// From the start.
 	var last, applied uint64
-	err = s.readDirect(ctx, filter, 0, cfg.stopSeq, L, int64(count), func(m directMsg) error {
+	err = s.readDirect(ctx, filter, 0, cfg.stopSeq, L, counts, func(m directMsg) error {
 		e, err := decodeDirect(s, m)
 		if err != nil {
 			return err
@@ -548,7 +548,10 @@ func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity str
 		case strings.HasSuffix(msg.Subject, ".event"):
 			event = msg
 		case strings.HasSuffix(msg.Subject, ".count"):
-			count, err = parseCount(s.name, msg)
+			var c *subjectCounts
+			if c, err = parseCount(s.name, msg); err == nil {
+				count = c.total
+			}
 		default:
 			lastMsg, err = parseLast(s.name, msg)
 		}
@@ -565,7 +568,7 @@ func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity str
 	// The snapshot holds the events up to seq: all but those after it.
 	if lastMsg.seq > seq {
 		var after uint64
-		err := s.readDirect(ctx, filter, seq, 0, lastMsg.seq, -1, func(directMsg) error {
+		err := s.readDirect(ctx, filter, seq, 0, lastMsg.seq, nil, func(directMsg) error {
 			after++
 			return nil
 		})

@@ -49,7 +49,7 @@ func (s *EventStore) snapshotTail(ctx context.Context, entity string, from uint6
 		return tail, err
 	}
 	tail = []directMsg{}
-	err = s.readDirect(ctx, entityPattern(s.name, entity), from, 0, last.seq, -1, func(m directMsg) error {
+	err = s.readDirect(ctx, entityPattern(s.name, entity), from, 0, last.seq, nil, func(m directMsg) error {
 		if len(tail) == maxSnapshotTail {
 			return errTailTooLong
 		}
@@ -183,15 +183,22 @@ func (r *directReader) getRange(tag string, seq uint64, n int) ([]directMsg, err
 	}
 }
 
-// countRequest asks the stream leader how many messages match filter; the
-// answer arrives on inbox.count.
+// countRequest asks the stream leader how many messages match filter, per
+// subject; the answer arrives on inbox.count.
 func (r *directReader) countRequest(filter string) error {
 	body := fmt.Appendf(nil, `{"subjects_filter":%q}`, filter)
 	return r.s.m.nc.PublishRequest("$JS.API.STREAM.INFO."+streamName(r.s.name), r.inbox+".count", body)
 }
 
+// subjectCounts is the number of messages matching a filter, in all and per
+// subject (an index the server keeps).
+type subjectCounts struct {
+	total    uint64
+	subjects map[string]uint64
+}
+
 // parseCount reads the answer to countRequest.
-func parseCount(store string, msg *nats.Msg) (uint64, error) {
+func parseCount(store string, msg *nats.Msg) (*subjectCounts, error) {
 	var resp struct {
 		Error *jetstream.APIError `json:"error"`
 		State struct {
@@ -199,14 +206,14 @@ func parseCount(store string, msg *nats.Msg) (uint64, error) {
 		} `json:"state"`
 	}
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return 0, fmt.Errorf("rita: read store %q: count: %w", store, err)
+		return nil, fmt.Errorf("rita: read store %q: count: %w", store, err)
 	}
 	if resp.Error != nil {
-		return 0, fmt.Errorf("rita: read store %q: count: %w", store, resp.Error)
+		return nil, fmt.Errorf("rita: read store %q: count: %w", store, resp.Error)
 	}
-	var n uint64
-	for _, c := range resp.State.Subjects {
-		n += c
+	c := &subjectCounts{subjects: resp.State.Subjects}
+	for _, n := range c.subjects {
+		c.total += n
 	}
-	return n, nil
+	return c, nil
 }
