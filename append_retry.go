@@ -83,12 +83,11 @@ const (
 // publish stores events, one publish or one atomic batch, retrying
 // transient failures as described above.
 func (s *EventStore) publish(ctx context.Context, events []encodedEvent) (uint64, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultAppendTimeout)
-		defer cancel()
-	}
-	retryUntil := time.Now().Add(s.duplicateWindow() / 2)
+	// The first attempt, bounded by its own timeout, is all that almost
+	// every Append makes: the overall budget of a ctx without a deadline,
+	// and the retry limit, are only set up once it has failed.
+	start := time.Now()
+	var retryUntil time.Time
 	backoff := retryBackoffMin
 	checkedStream := false
 	inProcessTries := 0
@@ -96,6 +95,14 @@ func (s *EventStore) publish(ctx context.Context, events []encodedEvent) (uint64
 		seq, err := s.publishAttempt(ctx, events, attempt)
 		if err == nil {
 			return seq, nil
+		}
+		if attempt == 1 {
+			retryUntil = start.Add(s.duplicateWindow() / 2)
+			if _, ok := ctx.Deadline(); !ok {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, start.Add(defaultAppendTimeout))
+				defer cancel()
+			}
 		}
 		// On a clustered stream, "wrong last sequence" without a sequence
 		// (10164) says that another append with an expectation on the
