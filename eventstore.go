@@ -97,6 +97,7 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 		seen = make(map[string]int, len(events))
 	}
 	encoded := make([]encodedEvent, len(events))
+	maxPayload := s.m.nc.MaxPayload()
 	for i, e := range events {
 		payload, codecName, err := encodeData(s.m.types, e)
 		if err != nil {
@@ -120,7 +121,7 @@ func (s *EventStore) prepare(events []*Event) ([]encodedEvent, error) {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
 		setVersion(s.m.types, msg)
-		if err := checkSize(msg, s.m.nc.MaxPayload()); err != nil {
+		if err := checkSize(msg, maxPayload); err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
 		encoded[i] = encodedEvent{event: e, msg: msg, generatedID: generatedID}
