@@ -44,7 +44,9 @@ func benchManager(b *testing.B) *Manager {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &Manager{types: reg, id: id.NUID, clock: clock.Time}
+	// A connection that never connected: prepare asks it only for the
+	// server's maximum payload (0, none known, on this one).
+	return &Manager{nc: &nats.Conn{}, types: reg, id: id.NUID, clock: clock.Time}
 }
 
 func BenchmarkEncodeEvent(b *testing.B) {
