@@ -22,10 +22,6 @@ const (
 	hdrBatchCommit = "Nats-Batch-Commit"
 )
 
-// defaultRequestTimeout bounds a request whose context has no deadline, as
-// the jetstream package does for its own requests.
-const defaultRequestTimeout = 5 * time.Second
-
 // batchAck is the server's answer to the commit of an atomic batch.
 type batchAck struct {
 	Error    *jetstream.APIError `json:"error,omitempty"`
@@ -54,11 +50,7 @@ func (s *EventStore) publishBatch(ctx context.Context, events []encodedEvent) (u
 	if err := s.m.checkBatchServer(); err != nil {
 		return 0, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultRequestTimeout)
-		defer cancel()
-	}
+	// ctx has a deadline: each attempt of publish (append_retry.go) has one.
 	ack, err := s.sendBatch(ctx, events, false)
 	if isIncompleteBatch(err) {
 		for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {

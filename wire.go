@@ -245,12 +245,3 @@ func unmarshalSafely(unmarshal func([]byte, any) error, data []byte, v any) (err
 	}()
 	return unmarshal(data, v)
 }
-
-// decodeMsg decodes a message delivered by a consumer.
-func decodeMsg(reg *types.Registry, msg jetstream.Msg) (*Event, error) {
-	md, err := msg.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrEventDecode, err)
-	}
-	return decodeEvent(reg, msg.Subject(), msg.Headers(), msg.Data(), md.Sequence.Stream, md.Timestamp)
-}
