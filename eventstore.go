@@ -178,17 +178,28 @@ const (
 // MetaCorrelationID) unless the decider set them. DecideWithRetry retries on
 // ErrSequenceConflict.
 func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
-	if s == nil {
-		return nil, 0, errNilStore
+	if err := s.checkCommand(ctx, model, cmd); err != nil {
+		return nil, 0, err
 	}
-	if ctx == nil {
-		return nil, 0, errNilContext
+	events, seq, err := s.decideOnce(ctx, model, cmd)
+	if err != nil {
+		return nil, 0, err
 	}
-	if model == nil {
-		return nil, 0, fmt.Errorf("%w: nil model", ErrInvalidArgument)
-	}
-	if cmd == nil {
-		return nil, 0, fmt.Errorf("%w: nil command", ErrInvalidArgument)
+	return events, seq, nil
+}
+
+// checkCommand refuses a nil store, context, model or command, and fills an
+// empty cmd.ID and cmd.Time.
+func (s *EventStore) checkCommand(ctx context.Context, model Decider, cmd *Command) error {
+	switch {
+	case s == nil:
+		return errNilStore
+	case ctx == nil:
+		return errNilContext
+	case model == nil:
+		return fmt.Errorf("%w: nil model", ErrInvalidArgument)
+	case cmd == nil:
+		return fmt.Errorf("%w: nil command", ErrInvalidArgument)
 	}
 	if cmd.ID == "" {
 		cmd.ID = s.m.id.New()
@@ -196,6 +207,13 @@ func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([
 	if cmd.Time.IsZero() {
 		cmd.Time = s.m.clock.Now()
 	}
+	return nil
+}
+
+// decideOnce asks model to decide on cmd and appends the events it returns,
+// stamped with the command's causation and correlation. It returns the
+// decided events also when the append fails, for a retry to learn from.
+func (s *EventStore) decideOnce(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
 	events, err := model.Decide(cmd)
 	if err != nil {
 		return nil, 0, err
@@ -205,10 +223,17 @@ func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([
 	}
 	correlate(cmd, events)
 	seq, err := s.Append(ctx, events)
-	if err != nil {
-		return nil, 0, err
+	return events, seq, err
+}
+
+// evolveStored evolves model with events that were stored up to seq.
+func evolveStored(model Evolver, events []*Event, seq uint64) error {
+	for _, e := range events {
+		if err := model.Evolve(e); err != nil {
+			return fmt.Errorf("rita: events stored up to sequence %d, but evolving the model failed: %w", seq, err)
+		}
 	}
-	return events, seq, nil
+	return nil
 }
 
 // DecideAndEvolve is a convenience method that decides, stores, and evolves a
@@ -223,10 +248,5 @@ func (s *EventStore) DecideAndEvolve(ctx context.Context, model DeciderEvolver, 
 	if err != nil || len(events) == 0 {
 		return events, seq, err
 	}
-	for _, e := range events {
-		if err := model.Evolve(e); err != nil {
-			return events, seq, fmt.Errorf("rita: events stored up to sequence %d, but evolving the model failed: %w", seq, err)
-		}
-	}
-	return events, seq, nil
+	return events, seq, evolveStored(model, events, seq)
 }

@@ -163,48 +163,23 @@ func (s *EventStore) DecideAndEvolveWithRetry(ctx context.Context, model Decider
 }
 
 func (s *EventStore) decideWithRetry(ctx context.Context, model DeciderEvolver, cmd *Command, evolve bool, opts []RetryOption) ([]*Event, uint64, error) {
-	if s == nil {
-		return nil, 0, errNilStore
-	}
-	switch {
-	case ctx == nil:
-		return nil, 0, errNilContext
-	case model == nil:
-		return nil, 0, fmt.Errorf("%w: nil model", ErrInvalidArgument)
-	case cmd == nil:
-		return nil, 0, fmt.Errorf("%w: nil command", ErrInvalidArgument)
+	if err := s.checkCommand(ctx, model, cmd); err != nil {
+		return nil, 0, err
 	}
 	cfg, err := newRetryConfig(opts)
 	if err != nil {
 		return nil, 0, err
 	}
-	if cmd.ID == "" {
-		cmd.ID = s.m.id.New()
-	}
-	if cmd.Time.IsZero() {
-		cmd.Time = s.m.clock.Now()
-	}
 	for attempt := 1; ; attempt++ {
-		events, err := model.Decide(cmd)
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(events) == 0 {
-			return events, 0, nil
-		}
-		correlate(cmd, events)
-		seq, err := s.Append(ctx, events)
+		events, seq, err := s.decideOnce(ctx, model, cmd)
 		if err == nil {
-			if evolve {
-				for _, e := range events {
-					if err := model.Evolve(e); err != nil {
-						return events, seq, fmt.Errorf("rita: events stored up to sequence %d, but evolving the model failed: %w", seq, err)
-					}
-				}
+			if evolve && len(events) > 0 {
+				return events, seq, evolveStored(model, events, seq)
 			}
 			return events, seq, nil
 		}
-		if !errors.Is(err, ErrSequenceConflict) {
+		if events == nil || !errors.Is(err, ErrSequenceConflict) {
+			// A decider's own error (no events) is never retried.
 			return nil, 0, err
 		}
 		if attempt >= cfg.attempts {
@@ -213,13 +188,9 @@ func (s *EventStore) decideWithRetry(ctx context.Context, model DeciderEvolver, 
 		if cfg.notify != nil {
 			cfg.notify(attempt, err)
 		}
-		if wait := cfg.backoff(attempt); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, 0, fmt.Errorf("rita: decide: %w while waiting to retry after %s: %w", ctx.Err(), attempts(attempt), err)
-			case <-t.C:
+		if d := cfg.backoff(attempt); d > 0 {
+			if werr := wait(ctx, d); werr != nil {
+				return nil, 0, fmt.Errorf("rita: decide: %w while waiting to retry after %s: %w", werr, attempts(attempt), err)
 			}
 		}
 		if err := s.catchUp(ctx, model, events, cfg.filters); err != nil {
