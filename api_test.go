@@ -50,7 +50,7 @@ var (
 	_ rita.Decider        = rita.DeciderEvolver(nil)
 	_ rita.Evolver        = rita.DeciderEvolver(nil)
 	_ rita.WatchOption    = rita.WithFilters() // an EvolveOption passes to Watch
-	_ rita.Watcher        = interface{ Stop() }(nil)
+	_ interface{ Stop() } = rita.Watcher(nil)  // a Watcher stops (it also tells when it ended)
 
 	_ = rita.Command{ID: "", Time: time.Time{}, Type: "", Data: nil, Meta: map[string]string{}}
 	_ = rita.Event{ID: "", Entity: "", Time: time.Time{}, Type: "", Data: nil, Meta: map[string]string{}, Expect: &rita.Expect{Sequence: 0, Pattern: ""}}

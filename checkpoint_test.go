@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,8 +73,8 @@ func (db *memDB) setFail(fail func(ctx context.Context, e *rita.Event, call int)
 	db.mu.Unlock()
 }
 
-// A projection stopped in the middle and started again resumes after its
-// checkpoint: every event is committed once, in order.
+// A projection stopped in the middle (while an Apply runs) and started again
+// resumes after its checkpoint: every event is committed once, in order.
 func TestProjectRestartMidway(t *testing.T) {
 	e := newEnv(t)
 	s := e.store(t, "proj")
@@ -93,7 +94,11 @@ func TestProjectRestartMidway(t *testing.T) {
 	w, err := s.Project(testCtx(t), db, rita.WithNoWait())
 	requireNoError(t, err)
 	<-stop
-	w.Stop()
+	// Stop waits for the Apply that runs within its context, then cancels
+	// it and says so.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	requireErrorIs(t, w.Stop(ctx), context.DeadlineExceeded)
 	cp, applied := db.state()
 	if cp != 39 {
 		t.Fatalf("checkpoint %d after stopping at 40", cp)
@@ -103,7 +108,7 @@ func TestProjectRestartMidway(t *testing.T) {
 	appendN(t, s, "order.2", "placed", 10)
 	w, err = s.Project(testCtx(t), db) // returns once caught up
 	requireNoError(t, err)
-	defer w.Stop()
+	defer stopSub(t, w)
 	cp, applied = db.state()
 	if cp != 110 {
 		t.Fatalf("checkpoint %d, want 110", cp)
@@ -137,9 +142,9 @@ func TestProjectHalts(t *testing.T) {
 		return nil
 	})
 	var rep reports
-	w, err := s.Project(testCtx(t), db, fast(rita.WithErrHandler(rep.handler))...)
+	w, err := s.Project(testCtx(t), db, fastProject(rita.WithErrHandler(rep.handler))...)
 	requireNoError(t, err)
-	defer w.Stop()
+	defer stopSub(t, w)
 	appendN(t, s, "order.1", "placed", 4) // 3..6
 	eventually(t, waitFor, func() bool { return rep.count() == 1 }, "no report")
 	err = rep.all()[0]
@@ -151,14 +156,24 @@ func TestProjectHalts(t *testing.T) {
 	if n := db.callsOf(4); n != 3 {
 		t.Fatalf("event 4 tried %d times, want 3", n)
 	}
-	w.Stop()
+	// The subscription ended by itself, and says why.
+	select {
+	case <-w.Closed():
+	case <-time.After(waitFor):
+		t.Fatal("the halted projection's subscription did not end")
+	}
+	requireErrorIs(t, w.Err(), rita.ErrProjectionHalted)
+	stopSub(t, w)
+	if w.Err() == nil {
+		t.Fatal("Err forgot the halt after Stop")
+	}
 
 	broken.Lock()
 	failing = false
 	broken.Unlock()
 	w, err = s.Project(testCtx(t), db)
 	requireNoError(t, err)
-	defer w.Stop()
+	defer stopSub(t, w)
 	cp, applied := db.state()
 	if cp != 6 {
 		t.Fatalf("checkpoint %d, want 6", cp)
@@ -186,6 +201,14 @@ func TestProjectUnprocessableWhileCatchingUp(t *testing.T) {
 	}
 	requireErrorIs(t, err, rita.ErrProjectionHalted)
 	requireErrorIs(t, err, rita.ErrUnprocessable)
+	// Reported once: returned, not also handed to the error handler, and
+	// the cause named once.
+	if n := rep.count(); n != 0 {
+		t.Fatalf("the halt was also reported to the error handler: %v", rep.all())
+	}
+	if n := strings.Count(err.Error(), "event 2"); n != 1 {
+		t.Fatalf("error %q names the event %d times, want once", err, n)
+	}
 	if cp, _ := db.state(); cp != 1 || db.callsOf(2) != 1 {
 		t.Fatalf("checkpoint %d, event 2 applied in %d calls", cp, db.callsOf(2))
 	}
@@ -207,11 +230,11 @@ func TestProjectStopDuringBackoff(t *testing.T) {
 		return errors.New("down")
 	})
 	var rep reports
-	w, err := s.Project(testCtx(t), db, rita.WithNoWait(), rita.WithBackoff(time.Hour), rita.WithErrHandler(rep.handler))
+	w, err := s.Project(testCtx(t), db, rita.WithNoWait(), rita.WithBackoff(time.Hour, time.Hour), rita.WithErrHandler(rep.handler))
 	requireNoError(t, err)
 	<-tried
 	done := make(chan struct{})
-	go func() { w.Stop(); close(done) }()
+	go func() { stopSub(t, w); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(waitFor):
@@ -226,7 +249,9 @@ func TestProjectInvalid(t *testing.T) {
 	e := newEnv(t)
 	s := e.store(t, "pinv")
 	db := newMemDB()
-	for _, o := range []rita.WatchOption{rita.WithAfterSequence(1), rita.WithDurable("x"), rita.WithConcurrency(2), rita.WithAckWait(time.Minute), rita.WithStopSequence(2)} {
+	// WithConcurrency and WithAckWait do not compile; these do, and are
+	// refused.
+	for _, o := range []rita.ProjectOption{rita.WithAfterSequence(1), rita.WithStopSequence(2), rita.WithSnapshot(rita.SnapshotConfig{Version: "1"})} {
 		_, err := s.Project(testCtx(t), db, o)
 		requireErrorIs(t, err, rita.ErrInvalidOption)
 	}

@@ -1,6 +1,7 @@
 package rita_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -92,11 +93,7 @@ func TestDecideErrors(t *testing.T) {
 		})
 	}
 
-	_, _, err := s.Decide(ctx, bank, nil)
-	requireErrorIs(t, err, rita.ErrInvalidArgument)
-	_, _, err = s.Decide(ctx, nil, &rita.Command{})
-	requireErrorIs(t, err, rita.ErrInvalidArgument)
-	_, _, err = s.DecideAndEvolve(ctx, bank, nil)
+	_, _, err := s.Decide(ctx, nil, &rita.Command{})
 	requireErrorIs(t, err, rita.ErrInvalidArgument)
 	if n := e.msgs(t, "bank"); n != 0 {
 		t.Fatalf("stored %d", n)
@@ -183,3 +180,34 @@ func TestDecideFillsCommand(t *testing.T) {
 type deciderFunc func(*rita.Command) ([]*rita.Event, error)
 
 func (f deciderFunc) Decide(cmd *rita.Command) ([]*rita.Event, error) { return f(cmd) }
+
+// A nil command is handed to the decider as it is (a decider may ignore its
+// command), as the first rita did; its events are stored without causation
+// or correlation, and a Model stamps them as usual.
+func TestDecideNilCommand(t *testing.T) {
+	e := newEnv(t, rita.WithRegistry(newRegistry(t, bankTypes())))
+	s := e.store(t, "nilcmd")
+	calls := 0
+	d := deciderFunc(func(cmd *rita.Command) ([]*rita.Event, error) {
+		calls++
+		if cmd != nil {
+			t.Errorf("decider got %+v, want nil", cmd)
+		}
+		return []*rita.Event{{Entity: fmt.Sprintf("account.%d", calls), Data: &depositedEvt{Amount: 1}}}, nil
+	})
+	for name, decide := range map[string]func() ([]*rita.Event, uint64, error){
+		"Decide":       func() ([]*rita.Event, uint64, error) { return s.Decide(testCtx(t), d, nil) },
+		"Model.Decide": func() ([]*rita.Event, uint64, error) { return s.Decide(testCtx(t), rita.NewModel(d), nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			events, seq, err := decide()
+			requireNoError(t, err)
+			if seq == 0 || len(events) != 1 || events[0].Meta[rita.MetaCausationID] != "" {
+				t.Fatalf("events %+v at %d", events, seq)
+			}
+		})
+	}
+	if calls != 2 {
+		t.Fatalf("decider called %d times, want 2", calls)
+	}
+}

@@ -4,602 +4,525 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/synadia-labs/rita/internal/durable"
+	"github.com/synadia-labs/rita/internal/jsapi"
+	"github.com/synadia-labs/rita/internal/wire"
 )
 
-// durable runs a durable consumer of a store and hands its events to a
-// handler: the engine behind a Watch with WithDurable and React.
+// Durable is a durable consumer of a store, by name: a consumer that keeps
+// its place on the server, so that a process that restarts resumes after the
+// last event it handled, and several processes running it share it (one of
+// them is delivered to at a time, and another takes over when it stops).
 //
-// The consumer is a JetStream pull consumer with explicit acks and a pinned
-// priority group: the server delivers to one process (the pinned client) at
-// a time, and pins another when that one stops (Stop unpins) or stops asking
-// for messages for AckWait. Within a process events are dispatched to one
-// queue per entity, run by one goroutine per entity with work in it, and at
-// most cfg.concurrency handler calls run at once.
+// Watch keeps a model up to date with it and React runs a handler for side
+// effects; both return a Subscription. Progress, WaitCaughtUp, Rebuild,
+// Delete and the parked events work whether it runs in this process,
+// another one, or none.
 //
-// Invariants, and where they are kept:
-//   - owned holds every event this process received and has not resolved
-//     (acknowledged, or given back with a Nak). keepAlive tells the server
-//     every AckWait/4 that they are in progress, so it delivers none of them
-//     elsewhere while this process holds them.
-//   - An event is dispatched only while every event the consumer has
-//     outstanding is owned here (resync), so that no earlier event of its
-//     entity can be with another process, or lost in flight and due again.
-//     Delivery starts held, and goes back to holding on a gap in the
-//     consumer's delivery sequence or a lost pin.
-//   - An entity's jobs run one at a time, in the order they were queued,
-//     which for events is sequence order. An event is acknowledged (and the
-//     server has confirmed it) before the next job of its entity starts.
-//   - While the parked stream holds an entry of this consumer for an entity,
-//     the entity's later events are parked (with a compare-and-set on the
-//     entity's entries), never handled; blocked caches which entities have
-//     entries and is checked against the stream before use.
-type durable struct {
-	s          *EventStore
-	name       string
-	what       string // "durable watch" or "reactor", for messages
-	cfg        durableConfig
-	handler    func(context.Context, *Event) error
-	errHandler func(error, *Event, jetstream.Msg)
-	match      []string
-	parked     *parkedStore
-
-	cons      jetstream.Consumer
-	retryCons jetstream.Consumer
-	cc        jetstream.ConsumeContext
-	retryCC   jetstream.ConsumeContext
-
-	hctx    context.Context // handlers' context, cancelled when Stop gives up waiting
-	hcancel context.CancelFunc
-	stopCh  chan struct{} // closed when Stop begins
-	slots   chan struct{} // one per handler call that may run
-	kaStop  chan struct{}
-	done    chan struct{} // closed once everything is resolved and the pin released
-
-	mu        sync.Mutex
-	stopping  bool
-	owned     map[uint64]*delivery     // events received and not resolved, by stream sequence
-	acking    int                      // of owned, those whose ack is on its way
-	retries   map[uint64]jetstream.Msg // retry requests received and not resolved
-	holding   bool
-	held      []*delivery
-	resyncing bool
-	lastDseq  uint64
-	pinID     string // pin ID the server gave this process for the consumer
-	retryPin  string // and for the retry consumer
-	queues    map[entityKey]*entityQueue
-	blocked   map[entityKey]bool
-
-	workers  sync.WaitGroup // entity runners and resync
-	stopOnce sync.Once
-
-	reports   reportQueue
-	inReport  atomic.Bool
-	reporting chan struct{} // closed when the reporter has ended
+// A Durable is a handle: making one sends no request, and its methods
+// check the name (one subject token without wildcards, whitespace or path
+// separators, at most 200 bytes; otherwise ErrInvalidOption). It is safe
+// for concurrent use by multiple goroutines. The methods of a Durable of a
+// nil store fail with ErrInvalidArgument.
+type Durable struct {
+	s    *EventStore
+	name string
 }
 
-// delivery is an event as the consumer delivered it.
-type delivery struct {
-	msg jetstream.Msg
-	md  *jetstream.MsgMetadata
-	seq uint64
-	key entityKey
+// Durable returns the handle of the durable consumer name of the store.
+func (s *EventStore) Durable(name string) *Durable {
+	return &Durable{s: s, name: name}
 }
 
-// job is an event of the store, or a request to retry an entity's parked
-// events.
-type job struct {
-	d     *delivery
-	retry jetstream.Msg
-	rseq  uint64
+// Name returns the name of the durable consumer.
+func (d *Durable) Name() string { return d.name }
+
+// check refuses a nil store or context, and an invalid name.
+func (d *Durable) check(ctx context.Context) error {
+	if err := d.s.check(ctx); err != nil {
+		return err
+	}
+	return validateDurableName(d.name)
 }
 
-type entityQueue struct{ jobs []job }
-
-const (
-	// priorityGroup is the one priority group of rita's durable consumers.
-	priorityGroup = "rita"
-
-	// opTimeout bounds one request the engine makes on its own behalf.
-	opTimeout = 10 * time.Second
-
-	// hdrPinID carries, on each message of a pinned consumer, the pin ID
-	// of the client it is delivered to.
-	hdrPinID = "Nats-Pin-Id"
-)
-
-// startDurable creates or updates the durable consumer name and its retry
-// consumer, and starts delivering to handler.
-func (s *EventStore) startDurable(ctx context.Context, name, what string, handler func(context.Context, *Event) error, wc *watchConfig) (*durable, error) {
-	cfg := wc.durable.withDefaults()
-	subjects, match, err := s.selectSubjects(wc.filters)
+// begin is begin for an operation of the durable consumer.
+func (d *Durable) begin(ctx context.Context, op operation, what string, missing bool, opts []DurableOption) (*config, error) {
+	cfg, err := begin(d.s, ctx, op, what, missing, opts)
 	if err != nil {
 		return nil, err
 	}
-	parked, err := s.parkedStream(ctx, true)
+	return cfg, validateDurableName(d.name)
+}
+
+// validateDurableName checks that name can be a JetStream consumer name and
+// a subject token.
+func validateDurableName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty durable name", ErrInvalidOption)
+	}
+	if len(name) > 200 {
+		return fmt.Errorf("%w: durable name of %d bytes, at most 200", ErrInvalidOption, len(name))
+	}
+	if !wire.ValidToken(name) || strings.ContainsAny(name, "/\\") {
+		return fmt.Errorf("%w: durable name %q must be one subject token without wildcards, whitespace or path separators", ErrInvalidOption, name)
+	}
+	return nil
+}
+
+// consumer is the durable consumer as the admin requests see it.
+func (d *Durable) consumer() *durable.Consumer {
+	s := d.s
+	return &durable.Consumer{
+		JS: s.m.js, Store: s.name, Stream: s.stream, Name: d.name,
+		Notify: func(what string, attempt int, err error) {
+			s.m.logger.Debug("rita: read: retrying", "store", s.name, "name", d.name, "waiting for", what, "attempt", attempt, "error", err)
+		},
+	}
+}
+
+// fail wraps err of the operation op.
+func (d *Durable) fail(op string, err error) error {
+	if errors.Is(err, durable.ErrActive) {
+		return fmt.Errorf("%w: cannot %s %q in store %q while a process runs it", ErrDurableActive, op, d.name, d.s.name)
+	}
+	return fmt.Errorf("rita: %s %q in store %q: %w", op, d.name, d.s.name, err)
+}
+
+// Watch applies the events of the store (or of WithFilters) to model, in
+// order per entity, with the durable consumer, created on first use. It
+// returns once every event stored when it was called has been applied or
+// parked (unless WithNoWait): a process that restarts resumes after the last
+// event its model applied, so Watch suits a model that keeps its state
+// elsewhere (a read model in a database, say); a Model in memory needs every
+// event and wants EventStore.Watch.
+//
+// An event is acknowledged once model.Evolve returns nil for it. An Evolve
+// error is tried again (WithMaxAttempts, WithBackoff) before any later event
+// of the same entity is applied; after the last attempt, or at once for an
+// error wrapping ErrUnprocessable, the event goes to the error handler and is
+// parked (see Parked), and so are the later events of its entity until it is
+// retried. Events of other entities go on, up to WithConcurrency at once, so
+// model must be safe for concurrent use when that is above 1.
+//
+// If ctx ends before the catch-up, Watch stops and returns an error matching
+// ctx's. The consumer stays on the server after Stop; Rebuild starts it
+// again from the beginning, Delete removes it.
+func (d *Durable) Watch(ctx context.Context, model Evolver, opts ...DurableOption) (*Subscription, error) {
+	cfg, err := d.begin(ctx, opDurableWatch, "model", model == nil, opts)
 	if err != nil {
 		return nil, err
 	}
-	cons, err := s.ensureConsumer(ctx, s.stream, name, subjects, wc.afterSeq, cfg, "rita "+what)
+	handler := func(_ context.Context, e *Event) error { return model.Evolve(e) }
+	sub, err := d.start(ctx, "durable watch", handler, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("rita: %s %q of store %q: %w", what, name, s.name, err)
-	}
-	retryCons, err := s.ensureConsumer(ctx, parked.stream, name, []string{retryPattern(s.name, name)}, 0, cfg, "rita retries of "+what)
-	if err != nil {
-		return nil, fmt.Errorf("rita: %s %q of store %q: retry consumer: %w", what, name, s.name, err)
-	}
-	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &durable{
-		s:          s,
-		name:       name,
-		what:       what,
-		cfg:        cfg,
-		handler:    handler,
-		errHandler: wc.errHandler,
-		match:      match,
-		parked:     parked,
-		cons:       cons,
-		retryCons:  retryCons,
-		hctx:       hctx,
-		hcancel:    hcancel,
-		stopCh:     make(chan struct{}),
-		slots:      make(chan struct{}, cfg.concurrency),
-		kaStop:     make(chan struct{}),
-		done:       make(chan struct{}),
-		owned:      make(map[uint64]*delivery),
-		retries:    make(map[uint64]jetstream.Msg),
-		holding:    true,
-		queues:     make(map[entityKey]*entityQueue),
-		blocked:    make(map[entityKey]bool),
-		reporting:  make(chan struct{}),
-	}
-	if r.errHandler == nil {
-		r.errHandler = r.logError
-	}
-	r.reports.init()
-	go r.reporter()
-	expiry := max(time.Second, cfg.ackWait/4)
-	r.cc, err = cons.Consume(r.receive,
-		jetstream.PullPriorityGroup(priorityGroup),
-		jetstream.PullExpiry(expiry),
-		jetstream.ConsumeErrHandler(r.consumeError),
-	)
-	if err != nil {
-		r.abort()
-		return nil, fmt.Errorf("rita: %s %q of store %q: consume: %w", what, name, s.name, err)
-	}
-	r.retryCC, err = retryCons.Consume(r.receiveRetry,
-		jetstream.PullPriorityGroup(priorityGroup),
-		jetstream.PullExpiry(expiry),
-		jetstream.ConsumeErrHandler(r.retryConsumeError),
-	)
-	if err != nil {
-		r.cc.Stop()
-		r.abort()
-		return nil, fmt.Errorf("rita: %s %q of store %q: consume retries: %w", what, name, s.name, err)
-	}
-	go r.keepAlive()
-	return r, nil
-}
-
-// abort undoes a start that failed before anything was delivered.
-func (r *durable) abort() {
-	r.hcancel()
-	r.reports.close()
-	<-r.reporting
-}
-
-// ensureConsumer creates the durable consumer name on stream, or updates an
-// existing one to cfg, keeping where it starts.
-func (s *EventStore) ensureConsumer(ctx context.Context, stream jetstream.Stream, name string, subjects []string, afterSeq uint64, cfg durableConfig, desc string) (jetstream.Consumer, error) {
-	cc := jetstream.ConsumerConfig{
-		Durable:        name,
-		Description:    desc,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        cfg.ackWait,
-		MaxDeliver:     -1,
-		MaxAckPending:  max(defaultMaxAckPending, 4*cfg.concurrency),
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PriorityGroups: []string{priorityGroup},
-		PinnedTTL:      cfg.ackWait,
-	}
-	if len(subjects) == 1 {
-		cc.FilterSubject = subjects[0]
-	} else {
-		cc.FilterSubjects = subjects
-	}
-	if afterSeq > 0 {
-		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cc.OptStartSeq = afterSeq + 1
-	}
-	existing, err := stream.Consumer(ctx, name)
-	switch {
-	case err == nil:
-		old := existing.CachedInfo().Config
-		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
-		cc.Replicas, cc.MemoryStorage = old.Replicas, old.MemoryStorage
-		if sameConsumerConfig(old, cc) {
-			return existing, nil
-		}
-		return stream.UpdateConsumer(ctx, cc)
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		c, err := stream.CreateConsumer(ctx, cc)
-		if errors.Is(err, jetstream.ErrConsumerExists) {
-			// Created by another process meanwhile: use it as it is.
-			return stream.Consumer(ctx, name)
-		}
-		return c, err
-	default:
 		return nil, err
 	}
+	if cfg.noWait {
+		return sub, nil
+	}
+	if err := d.WaitCaughtUp(ctx); err != nil {
+		_ = sub.Stop(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("rita: durable watch %q of store %q: catching up: %w", d.name, d.s.name, err)
+	}
+	return sub, nil
 }
 
-// sameConsumerConfig reports whether an existing consumer already has what
-// ensureConsumer would set.
-func sameConsumerConfig(old, want jetstream.ConsumerConfig) bool {
-	return old.AckPolicy == want.AckPolicy &&
-		old.AckWait == want.AckWait &&
-		old.MaxDeliver == want.MaxDeliver &&
-		old.MaxAckPending == want.MaxAckPending &&
-		old.PriorityPolicy == want.PriorityPolicy &&
-		slices.Equal(old.PriorityGroups, want.PriorityGroups) &&
-		old.PinnedTTL == want.PinnedTTL &&
-		old.FilterSubject == want.FilterSubject &&
-		slices.Equal(old.FilterSubjects, want.FilterSubjects) &&
-		old.Description == want.Description
-}
-
-// receive takes an event from the consumer; it runs on the subscription's
-// goroutine and does not block.
-func (r *durable) receive(msg jetstream.Msg) {
-	md, err := msg.Metadata()
+// React runs handler for every event of the store (or of WithFilters) with
+// the durable consumer, created on first use, and returns once it runs.
+// A process that restarts resumes after the last event handled, and several
+// processes may run the same reactor: the server delivers to one of them at
+// a time and hands over to another when it stops (Stop) or vanishes (after
+// WithAckWait), so that an event is never handled by two processes at the
+// same time. (A process cut off from the server for longer than WithAckWait,
+// rather than gone, cannot keep its events: they pass to another process
+// while its handlers may still run.)
+//
+// What handler returns decides what happens to the event:
+//   - nil: it is acknowledged, and never delivered again;
+//   - an error wrapping ErrUnprocessable: it is parked at once;
+//   - any other error: it is tried again after a backoff (WithBackoff), up
+//     to WithMaxAttempts times, and then parked.
+//
+// A parked event goes to the error handler (WithErrHandler; by default it is
+// logged through the Manager's logger) and is kept in the store's parked
+// events (Parked, RetryParked). The later events of its entity are parked
+// too, until it is retried, so that the events of an entity are always
+// handled in order. Events of different entities are handled in parallel,
+// up to WithConcurrency at once (default 1); a failing event holds up only
+// the later events of its own entity.
+//
+// Delivery is at least once: a process that vanishes after its handler
+// succeeded and before the event was acknowledged has the event handled
+// again by the next one, so handlers should be idempotent. handler gets a
+// context that ends when Stop gives up waiting for it; it must not call
+// Stop. A nil handler fails with ErrInvalidArgument.
+func (d *Durable) React(ctx context.Context, handler func(context.Context, *Event) error, opts ...DurableOption) (*Subscription, error) {
+	cfg, err := d.begin(ctx, opReact, "handler", handler == nil, opts)
 	if err != nil {
-		r.report(fmt.Errorf("rita: %s %q of store %q: %w: %w", r.what, r.name, r.s.name, ErrEventDecode, err), nil, msg)
-		return
+		return nil, err
 	}
-	key, ok := keyOfSubject(msg.Subject(), 2)
-	if !ok {
-		key = entityKey{"_", "_"}
-	}
-	d := &delivery{msg: msg, md: md, seq: md.Sequence.Stream, key: key}
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if pin := msg.Headers().Get(hdrPinID); pin != "" {
-		r.pinID = pin
-	}
-	if r.stopping {
-		if _, held := r.owned[d.seq]; !held { // a Nak of one held here would free it for others
-			_ = msg.Nak()
-		}
-		return
-	}
-	dseq := md.Sequence.Consumer
-	if r.lastDseq != 0 && dseq != r.lastDseq+1 {
-		// Some deliveries went elsewhere or were lost: an earlier event of
-		// an entity may be outstanding, so wait until it is here.
-		r.holding = true
-	}
-	r.lastDseq = dseq
-	if _, dup := r.owned[d.seq]; dup {
-		// Delivered again while held here: the server acknowledges by
-		// stream sequence, so the first delivery still serves.
-		return
-	}
-	r.owned[d.seq] = d
-	if r.holding {
-		r.held = append(r.held, d)
-		r.startResyncLocked()
-		return
-	}
-	r.dispatchLocked(d)
+	return d.start(ctx, "reactor", handler, cfg)
 }
 
-// dispatchLocked queues d behind the earlier events of its entity.
-func (r *durable) dispatchLocked(d *delivery) {
-	if r.match != nil && !matchesAny(r.match, d.msg.Subject()) {
-		delete(r.owned, d.seq)
-		_ = d.msg.Ack()
-		return
-	}
-	r.enqueueLocked(d.key, job{d: d})
-}
-
-// enqueueLocked adds j to the entity's queue, starting its runner if idle.
-func (r *durable) enqueueLocked(key entityKey, j job) {
-	if q := r.queues[key]; q != nil {
-		q.jobs = append(q.jobs, j)
-		return
-	}
-	q := &entityQueue{jobs: []job{j}}
-	r.queues[key] = q
-	r.workers.Add(1)
-	go r.runEntity(key, q)
-}
-
-// runEntity runs the entity's jobs in order until its queue is empty.
-func (r *durable) runEntity(key entityKey, q *entityQueue) {
-	defer r.workers.Done()
-	for {
-		r.mu.Lock()
-		if len(q.jobs) == 0 {
-			delete(r.queues, key)
-			r.mu.Unlock()
-			return
-		}
-		j := q.jobs[0]
-		r.mu.Unlock()
-		if j.d != nil {
-			r.runEvent(key, j.d)
-		} else {
-			r.runRetry(key, j.rseq, j.retry)
-		}
-		r.mu.Lock()
-		q.jobs[0] = job{}
-		q.jobs = q.jobs[1:]
-		r.mu.Unlock()
-	}
-}
-
-// runEvent handles one event: it is tried until it succeeds or runs out of
-// attempts, or parked at once if it cannot be decoded, is unprocessable, or
-// an earlier event of its entity is parked.
-func (r *durable) runEvent(key entityKey, d *delivery) {
-	if r.isStopping() {
-		r.giveBack(d)
-		return
-	}
-	e, err := decodeEvent(r.s.m.types, d.msg.Subject(), d.msg.Headers(), d.msg.Data(), d.seq, d.md.Timestamp)
+// start runs the durable consumer with handler.
+func (d *Durable) start(ctx context.Context, what string, handler func(context.Context, *Event) error, cfg *config) (*Subscription, error) {
+	s := d.s
+	spec, err := s.readSpec(cfg.filters)
 	if err != nil {
-		r.parkFailed(key, d, nil, err, 0)
-		return
+		return nil, err
 	}
-	if r.isBlocked(key) {
-		if dealt := r.parkIfBlocked(key, d, e); dealt {
-			return
-		}
+	errHandler := cfg.errHandler
+	if errHandler == nil {
+		errHandler = func(err error, e *Event, _ jetstream.Msg) { s.m.logError(what, d.name, s.name, err, e) }
 	}
-	for attempt := 1; ; attempt++ {
-		if !r.acquire() {
-			r.giveBack(d)
-			return
-		}
-		err := r.call(e)
-		r.release()
-		if err == nil {
-			r.ack(d)
-			return
-		}
-		if errors.Is(err, ErrUnprocessable) || attempt >= r.cfg.maxAttempts {
-			r.parkFailed(key, d, e, err, attempt)
-			return
-		}
-		if !r.wait(r.cfg.delay(attempt)) {
-			r.giveBack(d)
-			return
-		}
+	prefix := fmt.Sprintf("rita: %s %q of store %q: ", what, d.name, s.name)
+	engine, err := durable.Start(ctx, durable.Config[*Event]{
+		JS:          s.m.js,
+		NC:          s.m.nc,
+		Store:       s.name,
+		Stream:      s.stream,
+		Name:        d.name,
+		What:        what,
+		Subjects:    spec.Subjects,
+		Match:       spec.Match,
+		After:       cfg.after,
+		Concurrency: cfg.concurrency,
+		MaxAttempts: cfg.maxAttempts,
+		Backoff:     *cfg.backoff,
+		AckWait:     cfg.ackWait,
+		Decode:      func(m *jsapi.Msg) (*Event, error) { return decodeEvent(s.m.types, m) },
+		Handle: func(ctx context.Context, e *Event, _ int) error {
+			return handler(ctx, e)
+		},
+		Permanent: func(err error) bool { return errors.Is(err, ErrUnprocessable) },
+		Report: func(err error, e *Event, msg jetstream.Msg) {
+			errHandler(fmt.Errorf("%s%w", prefix, err), e, msg)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s%w", prefix, err)
 	}
+	return &Subscription{run: engine, prefix: prefix}, nil
 }
 
-// call runs the handler, turning a panic into an error.
-func (r *durable) call(e *Event) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("rita: %s %q: handler panicked: %v", r.what, r.name, p)
-		}
-	}()
-	return r.handler(r.hctx, e)
+// Progress is how far a durable consumer has come, as the server sees it:
+// it holds for every process running it.
+type Progress struct {
+	// Name is the name of the durable consumer.
+	Name string
+
+	// Pending counts the matching events stored and not yet delivered.
+	Pending uint64
+
+	// InFlight counts the events delivered and not yet done: being
+	// handled, retried, or waiting behind an earlier event of their entity.
+	InFlight int
+
+	// Applied is the sequence up to which every matching event is done,
+	// handled or parked (the consumer's acknowledgement floor).
+	Applied uint64
+
+	// Delivered is the sequence of the last event delivered.
+	Delivered uint64
+
+	// StoreSequence is the sequence of the last event in the store.
+	StoreSequence uint64
+
+	// Parked counts the events this consumer has parked.
+	Parked int
+
+	// Active reports whether a process is running it (holds the pin of its
+	// consumer). One that stopped without Stop counts as running until its
+	// ack wait has passed.
+	Active bool
 }
 
-// parkFailed parks an event that failed, then acknowledges it.
-func (r *durable) parkFailed(key entityKey, d *delivery, e *Event, cause error, attempts int) {
-	note := parkNote{consumer: r.name, reason: cause.Error(), attempts: attempts}
-	if !r.put(key, sourceOfMsg(d.msg, d.md), note, nil) {
-		r.giveBack(d)
-		return
+// CaughtUp reports whether every event stored when the progress was read
+// was done: none pending, none in flight.
+func (p Progress) CaughtUp() bool { return p.Pending == 0 && p.InFlight == 0 }
+
+// Lag is the number of events not yet done: Pending + InFlight.
+func (p Progress) Lag() uint64 { return p.Pending + uint64(p.InFlight) }
+
+// Progress returns the progress of the durable consumer, whether it runs in
+// this process, another one, or none. One that was never run fails with an
+// error matching jetstream.ErrConsumerNotFound.
+func (d *Durable) Progress(ctx context.Context) (Progress, error) {
+	if err := d.check(ctx); err != nil {
+		return Progress{}, err
 	}
-	r.setBlocked(key)
-	r.report(fmt.Errorf("rita: %s %q of store %q: event %d of %s parked after %d attempts: %w",
-		r.what, r.name, r.s.name, d.seq, key, attempts, cause), e, d.msg)
-	r.ack(d)
-}
-
-// parkIfBlocked parks d if an earlier event of its entity is parked. It
-// reports whether d was dealt with (parked, or given back on stop); false
-// means the entity is no longer blocked and d is to be handled.
-func (r *durable) parkIfBlocked(key entityKey, d *delivery, e *Event) bool {
-	for n := 1; ; n++ {
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		last, err := r.parked.lastOf(ctx, r.name, key)
-		cancel()
-		if err != nil {
-			if r.connClosed() {
-				r.giveBack(d)
-				return true
-			}
-			r.report(err, e, d.msg)
-			if !r.wait(r.cfg.delay(n)) {
-				r.giveBack(d)
-				return true
-			}
-			continue
-		}
-		if last == nil {
-			r.clearBlocked(key)
-			return false
-		}
-		lastSeq := entrySeq(last)
-		if lastSeq >= d.seq {
-			// Parked already (this event, delivered again after a crash
-			// between parking and acknowledging), or resolved: a later
-			// event of the entity is parked.
-			r.ack(d)
-			return true
-		}
-		blockedBy, _ := parseUint(last.Header.Get(hdrParkedBlockedBy))
-		if blockedBy == 0 {
-			blockedBy = lastSeq
-		}
-		note := parkNote{
-			consumer:  r.name,
-			reason:    fmt.Sprintf("waiting for event %d of %s, which is parked", blockedBy, key),
-			blockedBy: blockedBy,
-		}
-		expect := last.Sequence
-		ctx, cancel = context.WithTimeout(context.Background(), opTimeout)
-		_, err = r.parked.put(ctx, key, sourceOfMsg(d.msg, d.md), note, &expect)
-		cancel()
-		if errors.Is(err, errParkConflict) {
-			continue // the entity's entries changed: look again
-		}
-		if err != nil {
-			if r.connClosed() {
-				r.giveBack(d)
-				return true
-			}
-			r.report(err, e, d.msg)
-			if !r.wait(r.cfg.delay(n)) {
-				r.giveBack(d)
-				return true
-			}
-			continue
-		}
-		r.report(fmt.Errorf("rita: %s %q of store %q: event %d of %s parked: %s",
-			r.what, r.name, r.s.name, d.seq, key, note.reason), e, d.msg)
-		r.ack(d)
-		return true
+	c := d.consumer()
+	info, err := c.Info(ctx)
+	if err != nil {
+		return Progress{}, d.fail("progress of", err)
 	}
+	sinfo, err := c.StreamInfo(ctx)
+	if err != nil {
+		return Progress{}, d.fail("progress of", err)
+	}
+	parked, err := c.ParkedCount(ctx)
+	if err != nil {
+		return Progress{}, d.fail("progress of", err)
+	}
+	return Progress{
+		Name:          d.name,
+		Pending:       info.NumPending,
+		InFlight:      info.NumAckPending,
+		Applied:       info.AckFloor.Stream,
+		Delivered:     info.Delivered.Stream,
+		StoreSequence: sinfo.State.LastSeq,
+		Parked:        parked,
+		Active:        durable.Pinned(info),
+	}, nil
 }
 
-// put stores an entry, trying again on failure until it is stored or the
-// engine stops; it reports whether it was stored.
-func (r *durable) put(key entityKey, src parkSource, note parkNote, expect *uint64) bool {
-	for n := 1; ; n++ {
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		_, err := r.parked.put(ctx, key, src, note, expect)
-		cancel()
-		if err == nil {
-			return true
+// WaitCaughtUp waits until the durable consumer has done (handled or
+// parked) every matching event stored when WaitCaughtUp was called. It
+// polls the consumer, and returns an error matching ctx's if ctx ends first.
+// Something must be running it, here or in another process, for it ever to
+// return nil. One that was never run fails with an error matching
+// jetstream.ErrConsumerNotFound.
+func (d *Durable) WaitCaughtUp(ctx context.Context) error {
+	if err := d.check(ctx); err != nil {
+		return err
+	}
+	c := d.consumer()
+	info, err := c.Info(ctx)
+	if err != nil {
+		return d.fail("wait for", err)
+	}
+	target, err := c.LastMatching(ctx, d.s.m.nc, info.Config)
+	if err != nil {
+		return d.fail("wait for", err)
+	}
+	poll := jsapi.PollBackoff()
+	for n := 1; info.AckFloor.Stream < target; n++ {
+		if err := jsapi.Wait(ctx, poll.Delay(n)); err != nil {
+			return d.fail("wait for", err)
 		}
-		if r.connClosed() {
-			return false
-		}
-		r.report(err, nil, nil)
-		if !r.wait(r.cfg.delay(n)) {
-			return false
+		if info, err = c.Info(ctx); err != nil {
+			return d.fail("wait for", err)
 		}
 	}
+	return nil
 }
 
-// ack acknowledges d and waits for the server to confirm, so that d cannot
-// be delivered again after a later event of its entity is handled. While
-// running it tries until confirmed; once stopping, three times.
-func (r *durable) ack(d *delivery) {
-	r.mu.Lock()
-	r.acking++
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.acking--
-		delete(r.owned, d.seq)
-		r.mu.Unlock()
-	}()
-	for n := 1; ; n++ {
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		err := d.msg.DoubleAck(ctx)
-		cancel()
-		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) || r.connClosed() {
-			return
+// Rebuild starts the durable consumer again: its next run delivers every
+// matching event after sequence after (0: from the start of the store)
+// again, and its parked events are removed (they will be met again). Stop
+// every process running it first, and reset what it builds (truncate the
+// read model's tables) before running it again.
+//
+// It fails with ErrDurableActive while a process runs it (or one stopped
+// without Stop less than its ack wait ago), and with an error matching
+// jetstream.ErrConsumerNotFound if it was never run.
+func (d *Durable) Rebuild(ctx context.Context, after uint64) error {
+	if err := d.check(ctx); err != nil {
+		return err
+	}
+	if err := d.consumer().Rebuild(ctx, after); err != nil {
+		return d.fail("rebuild", err)
+	}
+	return nil
+}
+
+// Delete removes the durable consumer from the server: its consumer, its
+// retry consumer and its parked events. Its next run starts afresh. It
+// fails with ErrDurableActive while a process runs it, and with an error
+// matching jetstream.ErrConsumerNotFound if it was never run.
+func (d *Durable) Delete(ctx context.Context) error {
+	if err := d.check(ctx); err != nil {
+		return err
+	}
+	if err := d.consumer().Delete(ctx); err != nil {
+		return d.fail("delete", err)
+	}
+	return nil
+}
+
+// ParkedEvent is an event that a durable consumer could not handle, as
+// Durable.Parked and GetParked return it.
+type ParkedEvent struct {
+	// Consumer is the name of the durable consumer that parked it.
+	Consumer string
+
+	// Event is the event as stored: Sequence and Subject say where. If its
+	// payload cannot be decoded (DecodeErr is set), Data holds the raw bytes.
+	Event *Event
+
+	// DecodeErr says why the payload could not be decoded, if it could not.
+	DecodeErr error
+
+	// Reason is the error of the last attempt.
+	Reason string
+
+	// Attempts counts the times the event was tried, over every retry.
+	// It is 0 for an event parked without being tried: one that could not be
+	// decoded, or one parked because an earlier event of its entity was.
+	Attempts int
+
+	// BlockedBy is, for an event parked because an earlier event of its
+	// entity was parked, the sequence of that earlier event; 0 otherwise.
+	BlockedBy uint64
+
+	// ParkedAt is when it was (last) parked.
+	ParkedAt time.Time
+}
+
+// parkedEvent turns an entry into a ParkedEvent.
+func (d *Durable) parkedEvent(entry *durable.Entry) *ParkedEvent {
+	pe := &ParkedEvent{
+		Consumer:  entry.Consumer,
+		Reason:    entry.Reason,
+		Attempts:  entry.Attempts,
+		BlockedBy: entry.BlockedBy,
+		ParkedAt:  entry.ParkedAt,
+	}
+	m := entry.Event()
+	e, err := decodeEvent(d.s.m.types, m)
+	if err != nil {
+		pe.DecodeErr = err
+		// Without the registry the payload stays raw; this only fails for
+		// a malformed Rita-Time, which is then left out.
+		delete(m.Header, wire.HdrTime)
+		if e, err = decodeEvent(nil, m); err != nil {
+			e = &Event{ID: m.Header.Get(wire.HdrMsgID), Data: m.Data, sequence: m.Seq, subject: m.Subject}
 		}
-		r.report(fmt.Errorf("rita: %s %q of store %q: acknowledge event %d: %w", r.what, r.name, r.s.name, d.seq, err), nil, d.msg)
-		if r.isStopping() && n >= 3 {
-			return
-		}
-		r.sleep(r.cfg.delay(n))
 	}
+	pe.Event = e
+	return pe
 }
 
-// giveBack returns d to the server for delivery again (to this process or
-// another), without handling it.
-func (r *durable) giveBack(d *delivery) {
-	_ = d.msg.Nak()
-	r.resolve(d)
-}
-
-func (r *durable) resolve(d *delivery) {
-	r.mu.Lock()
-	delete(r.owned, d.seq)
-	r.mu.Unlock()
-}
-
-// acquire takes a handler slot; false if the engine stops first.
-func (r *durable) acquire() bool {
-	select {
-	case <-r.stopCh:
-		return false
-	default:
+// Parked returns the events the durable consumer has parked, in sequence
+// order; none (an empty slice) if it has parked none. It reads every entry:
+// it is meant for people and tools that look after a store, not for a hot
+// path.
+func (d *Durable) Parked(ctx context.Context) ([]*ParkedEvent, error) {
+	if err := d.check(ctx); err != nil {
+		return nil, err
 	}
-	select {
-	case r.slots <- struct{}{}:
-		return true
-	case <-r.stopCh:
-		return false
+	entries, err := d.consumer().Parked(ctx)
+	if err != nil {
+		return nil, d.fail("list the parked events of", err)
 	}
-}
-
-func (r *durable) release() { <-r.slots }
-
-// wait waits d; false if the engine stops first.
-func (r *durable) wait(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.stopCh:
-		return false
+	list := make([]*ParkedEvent, len(entries))
+	for i, entry := range entries {
+		list[i] = d.parkedEvent(entry)
 	}
+	return list, nil
 }
 
-// sleep waits d, or until the handlers' context ends.
-func (r *durable) sleep(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.hctx.Done():
+// entry returns the entry of the event at seq, failing with
+// ErrParkedNotFound if there is none.
+func (d *Durable) entry(ctx context.Context, op string, seq uint64) (*durable.Consumer, *durable.Entry, error) {
+	if err := d.check(ctx); err != nil {
+		return nil, nil, err
 	}
+	c := d.consumer()
+	entry, err := c.ParkedAt(ctx, seq)
+	if err != nil {
+		return nil, nil, d.fail(op, err)
+	}
+	if entry == nil {
+		return nil, nil, fmt.Errorf("%w: %q has not parked event %d of store %q", ErrParkedNotFound, d.name, seq, d.s.name)
+	}
+	return c, entry, nil
 }
 
-// connClosed reports whether the connection is closed for good: nothing the
-// engine asks of the server can succeed any more.
-func (r *durable) connClosed() bool { return r.s.m.nc.IsClosed() }
-
-func (r *durable) isStopping() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stopping
+// GetParked returns the event at sequence seq as the durable consumer
+// parked it. It fails with ErrParkedNotFound if the consumer has not parked
+// it (or it was retried or deleted since).
+func (d *Durable) GetParked(ctx context.Context, seq uint64) (*ParkedEvent, error) {
+	_, entry, err := d.entry(ctx, "get a parked event of", seq)
+	if err != nil {
+		return nil, err
+	}
+	return d.parkedEvent(entry), nil
 }
 
-func (r *durable) isBlocked(key entityKey) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.blocked[key]
+// RetryParked sends the event at sequence seq, parked by the durable
+// consumer, back for another try, with every other event of its entity the
+// consumer has parked: where the consumer runs, it handles them in sequence
+// order, removes each that succeeds, and parks again the first that fails
+// (with its attempts added up; the rest stay parked). Once none is left,
+// the entity's new events are handled again instead of parked.
+//
+// RetryParked only records the request and returns; the consumer acts on it
+// when it runs. It fails with ErrParkedNotFound if the consumer has not
+// parked the event.
+func (d *Durable) RetryParked(ctx context.Context, seq uint64) error {
+	c, entry, err := d.entry(ctx, "retry a parked event of", seq)
+	if err != nil {
+		return err
+	}
+	if err := c.RequestRetry(ctx, entry); err != nil {
+		return d.fail("retry a parked event of", err)
+	}
+	return nil
 }
 
-func (r *durable) setBlocked(key entityKey) {
-	r.mu.Lock()
-	r.blocked[key] = true
-	r.mu.Unlock()
+// DeleteParked removes the event at sequence seq from the events parked by
+// the durable consumer, without handling it: use it for an event that must
+// be skipped. The entity's other parked events stay parked until retried.
+// It fails with ErrParkedNotFound if the consumer has not parked the event.
+func (d *Durable) DeleteParked(ctx context.Context, seq uint64) error {
+	c, entry, err := d.entry(ctx, "delete a parked event of", seq)
+	if err != nil {
+		return err
+	}
+	if err := c.Remove(ctx, entry); err != nil {
+		return d.fail("delete a parked event of", err)
+	}
+	return nil
 }
 
-func (r *durable) clearBlocked(key entityKey) {
-	r.mu.Lock()
-	delete(r.blocked, key)
-	r.mu.Unlock()
+// Subscription is a running durable consumer (Durable.Watch, Durable.React)
+// or projection (Project). It is safe for concurrent use by multiple
+// goroutines.
+type Subscription struct {
+	run interface {
+		Stop(context.Context) error
+		Done() <-chan struct{}
+		Err() error
+	}
+	prefix string
+	once   sync.Once
 }
+
+// Stop stops the subscription: it takes no new event and lets the handler
+// calls (or the Apply) that run finish within ctx. A durable consumer also
+// gives the events it has not handled back to the server and lets another
+// process running it take over at once; its state stays on the server, so
+// the next run resumes where this one stopped. A projection's checkpoint
+// says where the next Project starts.
+//
+// If ctx ends first, Stop cancels the handlers' context and returns an
+// error matching ctx's; the events a durable consumer's handlers hold stay
+// with this process until they return, so that no other process handles
+// them meanwhile. Stop may be called more than once, and from the error
+// handler, but not from the handler, Evolver or Apply.
+func (s *Subscription) Stop(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
+	if err := s.run.Stop(ctx); err != nil {
+		return fmt.Errorf("%sstop: %w", s.prefix, err)
+	}
+	return nil
+}
+
+// Closed returns a channel that is closed once the subscription has
+// ended: after Stop, or by itself (its connection was closed, its consumer
+// or store deleted, or, for a projection, it halted).
+func (s *Subscription) Closed() <-chan struct{} { return s.run.Done() }
+
+// Err returns why the subscription ended by itself, once Closed is closed
+// (for a halted projection, an error wrapping ErrProjectionHalted); nil
+// while it runs and after Stop.
+func (s *Subscription) Err() error { return s.run.Err() }

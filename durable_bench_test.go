@@ -65,7 +65,7 @@ func BenchmarkReact(b *testing.B) {
 			s, _ := benchStore(b, b.N)
 			var n atomic.Int64
 			b.ResetTimer()
-			r, err := s.React(context.Background(), "bench", func(context.Context, *rita.Event) error {
+			r, err := s.Durable("bench").React(context.Background(), func(context.Context, *rita.Event) error {
 				n.Add(1)
 				return nil
 			}, rita.WithConcurrency(conc))

@@ -184,15 +184,20 @@ func entities(n int) []string {
 	return out
 }
 
-// fast are options that keep retries short in tests.
-func fast(opts ...rita.WatchOption) []rita.WatchOption {
-	return append([]rita.WatchOption{rita.WithBackoff(5 * time.Millisecond), rita.WithMaxAttempts(3)}, opts...)
+// fast are options of a durable consumer that keep retries short in tests.
+func fast(opts ...rita.DurableOption) []rita.DurableOption {
+	return append([]rita.DurableOption{rita.WithBackoff(5*time.Millisecond, 5*time.Millisecond), rita.WithMaxAttempts(3)}, opts...)
+}
+
+// fastProject are the options of Project that keep retries short in tests.
+func fastProject(opts ...rita.ProjectOption) []rita.ProjectOption {
+	return append([]rita.ProjectOption{rita.WithBackoff(5*time.Millisecond, 5*time.Millisecond), rita.WithMaxAttempts(3)}, opts...)
 }
 
 // react starts a reactor and stops it when t ends.
-func react(t *testing.T, s *rita.EventStore, name string, h func(context.Context, *rita.Event) error, opts ...rita.WatchOption) *rita.Reactor {
+func react(t *testing.T, s *rita.EventStore, name string, h func(context.Context, *rita.Event) error, opts ...rita.DurableOption) *rita.Subscription {
 	t.Helper()
-	r, err := s.React(testCtx(t), name, h, opts...)
+	r, err := s.Durable(name).React(testCtx(t), h, opts...)
 	if err != nil {
 		t.Fatalf("React(%q): %v", name, err)
 	}
@@ -211,10 +216,10 @@ func waitCaughtUp(t *testing.T, s *rita.EventStore, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := s.WaitCaughtUp(ctx, name); err != nil {
-		p, _ := s.Progress(context.Background(), name)
+	if err := s.Durable(name).WaitCaughtUp(ctx); err != nil {
+		p, _ := s.Durable(name).Progress(context.Background())
 		t.Fatalf("WaitCaughtUp(%q): %v (progress %+v)", name, err, p)
 	}
-	p, _ := s.Progress(context.Background(), name)
+	p, _ := s.Durable(name).Progress(context.Background())
 	t.Logf("caught up: %+v", p)
 }

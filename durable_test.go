@@ -33,7 +33,7 @@ func (e *env) process(t *testing.T, name, store string) *process {
 }
 
 // stopReactor stops r within a bound.
-func stopReactor(t *testing.T, r *rita.Reactor) {
+func stopReactor(t *testing.T, r *rita.Subscription) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -63,7 +63,7 @@ func TestReactRestartMidway(t *testing.T) {
 		}
 		return nil
 	})
-	r, err := s.React(testCtx(t), "proj", j.handler("first"), rita.WithConcurrency(3))
+	r, err := s.Durable("proj").React(testCtx(t), j.handler("first"), rita.WithConcurrency(3))
 	requireNoError(t, err)
 	<-stopAt
 	stopReactor(t, r)
@@ -71,7 +71,7 @@ func TestReactRestartMidway(t *testing.T) {
 	if n >= total {
 		t.Fatalf("the first run handled all %d events before it was stopped", n)
 	}
-	p, err := s.Progress(testCtx(t), "proj")
+	p, err := s.Durable("proj").Progress(testCtx(t))
 	requireNoError(t, err)
 	// The events it had not handled were given back: still in flight.
 	if p.Active || p.Lag() != uint64(total-n) || p.CaughtUp() {
@@ -108,28 +108,36 @@ func TestDurableWatchRestart(t *testing.T) {
 	s := e.store(t, "dwatch")
 	appendN(t, s, "order.1", "placed", 10)
 	var r recorder
-	w, err := s.Watch(testCtx(t), &r, rita.WithDurable("view"))
+	view := s.Durable("view")
+	if view.Name() != "view" {
+		t.Fatalf("Durable(%q).Name() = %q", "view", view.Name())
+	}
+	w, err := view.Watch(testCtx(t), &r)
 	requireNoError(t, err)
 	requireSeqs(t, r.seqs(), seqRange(1, 10)) // caught up when Watch returns
-	dw, ok := w.(rita.DurableWatcher)
-	if !ok || dw.Name() != "view" {
-		t.Fatalf("Watch with WithDurable returned %T", w)
-	}
 	appendN(t, s, "order.2", "placed", 5)
-	requireNoError(t, dw.WaitCaughtUp(testCtx(t)))
-	w.Stop()
-	w.Stop() // twice is fine
+	requireNoError(t, view.WaitCaughtUp(testCtx(t)))
+	stopSub(t, w)
+	stopSub(t, w) // twice is fine
+	select {
+	case <-w.Closed():
+	default:
+		t.Fatal("Closed not closed after Stop")
+	}
+	if err := w.Err(); err != nil {
+		t.Fatalf("Err after Stop = %v, want nil", err)
+	}
 
 	appendN(t, s, "order.1", "shipped", 5) // while stopped
-	w, err = s.Watch(testCtx(t), &r, rita.WithDurable("view"))
+	w, err = view.Watch(testCtx(t), &r)
 	requireNoError(t, err)
 	requireSeqs(t, r.seqs(), seqRange(1, 20))
-	p, err := w.(rita.DurableWatcher).Progress(testCtx(t))
+	p, err := view.Progress(testCtx(t))
 	requireNoError(t, err)
 	if !p.CaughtUp() || p.Applied != 20 || p.StoreSequence != 20 || !p.Active || p.Name != "view" {
 		t.Fatalf("progress %+v", p)
 	}
-	w.Stop()
+	stopSub(t, w)
 }
 
 // A durable Watch parks an event its Evolver keeps refusing, after its
@@ -145,9 +153,9 @@ func TestDurableWatchPoison(t *testing.T) {
 		return nil
 	}}
 	var rep reports
-	w, err := s.Watch(testCtx(t), &r, fast(rita.WithDurable("view"), rita.WithErrHandler(rep.handler))...)
+	w, err := s.Durable("view").Watch(testCtx(t), &r, fast(rita.WithErrHandler(rep.handler))...)
 	requireNoError(t, err)
-	defer w.Stop()
+	defer stopSub(t, w)
 	requireSeqs(t, r.seqs(), []uint64{2})
 	eventually(t, waitFor, func() bool { return rep.count() == 2 }, "reports %v", rep.all())
 	rep.mu.Lock()
@@ -155,7 +163,7 @@ func TestDurableWatchPoison(t *testing.T) {
 		t.Fatalf("reported events %v", rep.seqs)
 	}
 	rep.mu.Unlock()
-	parked, err := s.ListParked(testCtx(t), "view")
+	parked, err := s.Durable("view").Parked(testCtx(t))
 	requireNoError(t, err)
 	if len(parked) != 2 || parked[0].Reason != "bad row" || parked[0].Attempts != 3 {
 		t.Fatalf("parked %+v", parked)
@@ -169,15 +177,15 @@ func TestDurableWatchNoWait(t *testing.T) {
 	appendN(t, s, "order.1", "placed", 3)
 	release := make(chan struct{})
 	r := recorder{fail: func(*rita.Event, int) error { <-release; return nil }}
-	w, err := s.Watch(testCtx(t), &r, rita.WithDurable("view"), rita.WithNoWait())
+	w, err := s.Durable("view").Watch(testCtx(t), &r, rita.WithNoWait())
 	requireNoError(t, err)
 	if n := r.count(); n != 0 {
 		t.Fatalf("applied %d before release", n)
 	}
 	close(release)
-	requireNoError(t, w.(rita.DurableWatcher).WaitCaughtUp(testCtx(t)))
+	requireNoError(t, s.Durable("view").WaitCaughtUp(testCtx(t)))
 	requireSeqs(t, r.seqs(), seqRange(1, 3))
-	w.Stop()
+	stopSub(t, w)
 }
 
 // Two processes run the same reactor: each event is handled once, the
@@ -194,12 +202,12 @@ func TestReactTwoProcesses(t *testing.T) {
 		return nil
 	})
 	ents := entities(8)
-	opts := []rita.WatchOption{rita.WithConcurrency(3)}
-	ra, err := a.store.React(testCtx(t), "shared-reactor", j.handler("a"), opts...)
+	opts := []rita.DurableOption{rita.WithConcurrency(3)}
+	ra, err := a.store.Durable("shared-reactor").React(testCtx(t), j.handler("a"), opts...)
 	requireNoError(t, err)
-	rb, err := b.store.React(testCtx(t), "shared-reactor", j.handler("b"), opts...)
+	rb, err := b.store.Durable("shared-reactor").React(testCtx(t), j.handler("b"), opts...)
 	requireNoError(t, err)
-	running := map[string]*rita.Reactor{"a": ra, "b": rb}
+	running := map[string]*rita.Subscription{"a": ra, "b": rb}
 	defer func() {
 		for _, r := range running {
 			stopReactor(t, r)
@@ -273,9 +281,9 @@ func TestReactProcessVanishes(t *testing.T) {
 		}
 		return nil
 	})
-	opts := []rita.WatchOption{rita.WithConcurrency(2), rita.WithAckWait(2 * time.Second), rita.WithMaxAttempts(1000), rita.WithBackoff(time.Hour)}
+	opts := []rita.DurableOption{rita.WithConcurrency(2), rita.WithAckWait(2 * time.Second), rita.WithMaxAttempts(1000), rita.WithBackoff(time.Hour, time.Hour)}
 	var rep reports // a's errors, once its connection is gone
-	ra, err := a.store.React(testCtx(t), "r", j.handler("a"), append(opts, rita.WithErrHandler(rep.handler))...)
+	ra, err := a.store.Durable("r").React(testCtx(t), j.handler("a"), append(opts, rita.WithErrHandler(rep.handler))...)
 	requireNoError(t, err)
 	<-holding
 	// b starts while a holds events, so it waits as a standby.
@@ -304,7 +312,7 @@ func TestReactStopContext(t *testing.T) {
 	appendN(t, s, "order.1", "placed", 1)
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
-	r, err := s.React(testCtx(t), "r", func(ctx context.Context, _ *rita.Event) error {
+	r, err := s.Durable("r").React(testCtx(t), func(ctx context.Context, _ *rita.Event) error {
 		close(started)
 		<-ctx.Done()
 		close(cancelled)
@@ -323,7 +331,7 @@ func TestReactStopContext(t *testing.T) {
 	}
 	// Stop again completes: the event was given back, not handled.
 	requireNoError(t, r.Stop(testCtx(t)))
-	p, err := s.Progress(testCtx(t), "r")
+	p, err := s.Durable("r").Progress(testCtx(t))
 	requireNoError(t, err)
 	if p.Applied != 0 || p.Active || p.Parked != 0 {
 		t.Fatalf("progress %+v", p)
@@ -335,10 +343,10 @@ func TestReactStopFromErrHandler(t *testing.T) {
 	e := newEnv(t)
 	s := e.store(t, "stopeh")
 	appendN(t, s, "order.1", "placed", 2)
-	var r *rita.Reactor
+	var r *rita.Subscription
 	ready := make(chan struct{})
 	stopped := make(chan error, 1)
-	r, err := s.React(testCtx(t), "r",
+	r, err := s.Durable("r").React(testCtx(t),
 		func(context.Context, *rita.Event) error { return rita.ErrUnprocessable },
 		rita.WithErrHandler(func(error, *rita.Event, jetstream.Msg) {
 			<-ready

@@ -22,7 +22,8 @@ var (
 	ErrEventEntityInvalid = errors.New("rita: event entity invalid")
 
 	// ErrEventTypeRequired is returned when an event has no Type and there is
-	// no type registry to derive it from.
+	// no type registry to derive it from, or its Data is pre-encoded
+	// []byte.
 	ErrEventTypeRequired = errors.New("rita: event type required")
 
 	// ErrNoEvents is returned by Append when it is given no events.
@@ -46,12 +47,13 @@ var (
 	// implement Decider.
 	ErrDeciderNotImplemented = errors.New("decider not implemented")
 
-	// ErrViewerNotImplemented is returned when a view is asked of a value
-	// that cannot provide one.
+	// ErrViewerNotImplemented is never returned by this package: every
+	// Model can View its value. It is kept for code written against the
+	// first rita, which declared it too.
 	ErrViewerNotImplemented = errors.New("viewer not implemented")
 )
 
-// Errors added beyond the original documented set.
+// Errors of appending, reading and the durable consumers.
 var (
 	// ErrDuplicateEvent is returned by Append when several events are
 	// appended as one batch and one of their IDs is already stored (within
@@ -78,9 +80,9 @@ var (
 	ErrEventMetaInvalid = errors.New("rita: event metadata invalid")
 
 	// ErrEventDataInvalid is returned when an event's Data cannot be encoded:
-	// without a registry it must be a []byte; with one it must be a value of
-	// a registered type (or a []byte already encoded with the registry's
-	// codec) that passes its Validate method.
+	// without a registry it must be a []byte or an encoding.BinaryMarshaler;
+	// with one it must be a value of a registered type (or a []byte already
+	// encoded with the registry's codec) that passes its Validate method.
 	ErrEventDataInvalid = errors.New("rita: event data invalid")
 
 	// ErrEventDecode is returned when a stored message cannot be turned into
@@ -107,8 +109,8 @@ var (
 	// multi-entity batches.
 	ErrServerUnsupported = errors.New("rita: nats-server version not supported")
 
-	// ErrInvalidArgument is returned when a required argument is nil: a
-	// context, a connection, a model or a command.
+	// ErrInvalidArgument is returned when a required argument is nil or
+	// out of range: a context, a connection, a store, a model, a handler.
 	ErrInvalidArgument = errors.New("rita: invalid argument")
 
 	// ErrUnprocessable marks an event that cannot be handled however often
@@ -118,19 +120,19 @@ var (
 	// once on it.
 	ErrUnprocessable = errors.New("rita: event unprocessable")
 
-	// ErrParkedNotFound is returned by GetParked, RetryParked and
-	// DeleteParked when the consumer has not parked the event, or it was
-	// retried or deleted since.
+	// ErrParkedNotFound is returned by Durable.GetParked, RetryParked and
+	// DeleteParked when the durable consumer has not parked the event, or
+	// it was retried or deleted since.
 	ErrParkedNotFound = errors.New("rita: parked event not found")
 
-	// ErrDurableActive is returned by Rebuild and DeleteDurable while a
-	// process runs the durable Watch or reactor (or one stopped without
+	// ErrDurableActive is returned by Durable.Rebuild and Durable.Delete
+	// while a process runs the durable consumer (or one stopped without
 	// Stop less than its ack wait ago).
 	ErrDurableActive = errors.New("rita: durable consumer is active")
 
-	// ErrProjectionHalted is passed to the error handler of Project when the
-	// projection stops at an event it could not apply: it applies no later
-	// event, so that its checkpoint stays exact; run it again to retry.
+	// ErrProjectionHalted ends a Project whose projection could not apply
+	// an event: it applies no later event, so that its checkpoint stays
+	// exact; project it again to retry. Subscription.Err returns it.
 	ErrProjectionHalted = errors.New("rita: projection halted")
 
 	// ErrEventTooLarge is returned by Append when an event does not fit in

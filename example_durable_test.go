@@ -18,7 +18,7 @@ import (
 // welcome mail for every opened account. Run again with the same name (after
 // a restart, or in several processes), it goes on after the last event
 // handled.
-func ExampleEventStore_React() {
+func ExampleDurable_React() {
 	store, stop := newBankStore()
 	defer stop()
 	ctx := context.Background()
@@ -41,14 +41,15 @@ func ExampleEventStore_React() {
 		sent = append(sent, fmt.Sprintf("welcome, %s (event %d)", opened.Owner, e.Sequence()))
 		return nil // the mail is sent: the event is done
 	}
-	r, err := store.React(ctx, "welcome-mail", welcome,
+	mail := store.Durable("welcome-mail")
+	r, err := mail.React(ctx, welcome,
 		rita.WithFilters("account.*.account-opened"),
 		rita.WithConcurrency(4), // accounts in parallel, each in order
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := r.WaitCaughtUp(ctx); err != nil {
+	if err := mail.WaitCaughtUp(ctx); err != nil {
 		log.Fatal(err)
 	}
 	if err := r.Stop(ctx); err != nil {
@@ -64,12 +65,12 @@ func ExampleEventStore_React() {
 		log.Fatal(err)
 	}
 	sent = nil
-	r, err = store.React(ctx, "welcome-mail", welcome, rita.WithFilters("account.*.account-opened"))
+	r, err = mail.React(ctx, welcome, rita.WithFilters("account.*.account-opened"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer r.Stop(ctx)
-	if err := r.WaitCaughtUp(ctx); err != nil {
+	if err := mail.WaitCaughtUp(ctx); err != nil {
 		log.Fatal(err)
 	}
 	mu.Lock()
@@ -85,7 +86,7 @@ func ExampleEventStore_React() {
 // event is parked, with the reason, for a person to look at and send back.
 // The later events of its entity are parked behind it, so that they are
 // still handled in order when retried.
-func ExampleEventStore_RetryParked() {
+func ExampleDurable_RetryParked() {
 	store, stop := newBankStore()
 	defer stop()
 	ctx := context.Background()
@@ -102,8 +103,9 @@ func ExampleEventStore_RetryParked() {
 		booked = append(booked, e.Sequence())
 		return nil
 	}
-	r, err := store.React(ctx, "ledger", book,
-		rita.WithMaxAttempts(3), rita.WithBackoff(10*time.Millisecond),
+	ledger := store.Durable("ledger")
+	r, err := ledger.React(ctx, book,
+		rita.WithMaxAttempts(3), rita.WithBackoff(10*time.Millisecond, 10*time.Millisecond),
 		rita.WithErrHandler(func(err error, e *rita.Event, _ jetstream.Msg) {}), // parked events are listed below
 	)
 	if err != nil {
@@ -117,11 +119,11 @@ func ExampleEventStore_RetryParked() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := r.WaitCaughtUp(ctx); err != nil {
+	if err := ledger.WaitCaughtUp(ctx); err != nil {
 		log.Fatal(err)
 	}
 
-	parked, err := store.ListParked(ctx, "ledger")
+	parked, err := ledger.Parked(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -133,11 +135,11 @@ func ExampleEventStore_RetryParked() {
 	mu.Lock()
 	ledgerDown = false
 	mu.Unlock()
-	if err := store.RetryParked(ctx, "ledger", parked[0].Event.Sequence()); err != nil {
+	if err := ledger.RetryParked(ctx, parked[0].Event.Sequence()); err != nil {
 		log.Fatal(err)
 	}
 	for {
-		left, err := store.ListParked(ctx, "ledger")
+		left, err := ledger.Parked(ctx)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -155,10 +157,9 @@ func ExampleEventStore_RetryParked() {
 	// booked: [1 2]
 }
 
-// With WithDurable, Watch keeps a read model that outlives the process
-// with a durable consumer: a watch started again goes on after the last
-// event applied. The returned Watcher is a DurableWatcher.
-func ExampleWithDurable() {
+// A durable Watch keeps a read model that outlives the process: a watch
+// started again goes on after the last event applied.
+func ExampleDurable_Watch() {
 	store, stop := newBankStore()
 	defer stop()
 	ctx := context.Background()
@@ -172,22 +173,25 @@ func ExampleWithDurable() {
 	}
 	// A read model that is kept elsewhere, say in a database; here a map.
 	balances := rita.NewModel(Balances{})
-	w, err := store.Watch(ctx, balances, rita.WithDurable("balances"), rita.WithFilters("account"))
+	view := store.Durable("balances")
+	w, err := view.Watch(ctx, balances, rita.WithFilters("account"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	w.Stop()
+	if err := w.Stop(ctx); err != nil {
+		log.Fatal(err)
+	}
 
 	// While it is stopped.
 	if _, err := store.Append(ctx, []*rita.Event{{Entity: "account.bob", Data: &Withdrawn{Amount: 20}}}); err != nil {
 		log.Fatal(err)
 	}
-	w, err = store.Watch(ctx, balances, rita.WithDurable("balances"), rita.WithFilters("account"))
+	w, err = view.Watch(ctx, balances, rita.WithFilters("account"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer w.Stop()
-	p, err := w.(rita.DurableWatcher).Progress(ctx)
+	defer w.Stop(ctx)
+	p, err := view.Progress(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -248,7 +252,9 @@ func ExampleEventStore_Project() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	w.Stop()
+	if err := w.Stop(ctx); err != nil {
+		log.Fatal(err)
+	}
 	if _, err := store.Append(ctx, []*rita.Event{{Entity: "account.carol", Data: &AccountOpened{Owner: "Carol"}}}); err != nil {
 		log.Fatal(err)
 	}
@@ -256,16 +262,16 @@ func ExampleEventStore_Project() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer w.Stop()
+	defer w.Stop(ctx)
 	cp, _ := count.LastSequence(ctx)
 	fmt.Printf("%d accounts, checkpoint %d\n", count.accounts, cp)
 	// Output:
 	// 3 accounts, checkpoint 3
 }
 
-// Rebuild starts a durable watch or reactor again from the beginning: stop
-// it, reset its read model, rebuild, and run it again.
-func ExampleEventStore_Rebuild() {
+// Rebuild starts a durable consumer again from the beginning: stop it,
+// reset its read model, rebuild, and run it again.
+func ExampleDurable_Rebuild() {
 	store, stop := newBankStore()
 	defer stop()
 	ctx := context.Background()
@@ -278,21 +284,24 @@ func ExampleEventStore_Rebuild() {
 		log.Fatal(err)
 	}
 	balances := rita.NewModel(Balances{})
-	w, err := store.Watch(ctx, balances, rita.WithDurable("balances"))
+	view := store.Durable("balances")
+	w, err := view.Watch(ctx, balances)
 	if err != nil {
 		log.Fatal(err)
 	}
-	w.Stop()
+	if err := w.Stop(ctx); err != nil {
+		log.Fatal(err)
+	}
 
-	if err := store.Rebuild(ctx, "balances", 0); err != nil {
+	if err := view.Rebuild(ctx, 0); err != nil {
 		log.Fatal(err)
 	}
 	balances = rita.NewModel(Balances{}) // the reset read model
-	w, err = store.Watch(ctx, balances, rita.WithDurable("balances"))
+	w, err = view.Watch(ctx, balances)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer w.Stop()
+	defer w.Stop(ctx)
 	balances.View(func(b Balances) error {
 		fmt.Println("alice", b["account.alice"])
 		return nil

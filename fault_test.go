@@ -51,12 +51,15 @@ func (f *faultFigures) report(t *testing.T, retries *retryCounter) {
 }
 
 // retryCounter is a slog.Handler that counts the retries Append logs, and
-// how often each error caused one.
+// how often each error caused one; and, apart from those, the retries reads
+// log ("rita: read: retrying") and their causes.
 type retryCounter struct {
-	n      atomic.Int64 // retries
-	found  atomic.Int64 // refused tries found stored by an earlier one
-	mu     sync.Mutex
-	causes map[string]int
+	n          atomic.Int64 // retries of Append
+	found      atomic.Int64 // refused tries found stored by an earlier one
+	reads      atomic.Int64 // retries of reads
+	mu         sync.Mutex
+	causes     map[string]int
+	readCauses map[string]int
 }
 
 func (c *retryCounter) Enabled(context.Context, slog.Level) bool { return true }
@@ -66,17 +69,24 @@ func (c *retryCounter) Handle(_ context.Context, r slog.Record) error {
 	if r.Message == "rita: append: already stored" {
 		c.found.Add(1)
 	}
-	if r.Message != "rita: append: retrying" {
+	var causes *map[string]int
+	switch r.Message {
+	case "rita: append: retrying":
+		c.n.Add(1)
+		causes = &c.causes
+	case "rita: read: retrying":
+		c.reads.Add(1)
+		causes = &c.readCauses
+	default:
 		return nil
 	}
-	c.n.Add(1)
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "error" {
 			c.mu.Lock()
-			if c.causes == nil {
-				c.causes = map[string]int{}
+			if *causes == nil {
+				*causes = map[string]int{}
 			}
-			c.causes[a.Value.String()]++
+			(*causes)[a.Value.String()]++
 			c.mu.Unlock()
 		}
 		return true
@@ -88,6 +98,13 @@ func (c *retryCounter) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return fmt.Sprint(c.causes)
+}
+
+// readRetryCauses returns how often each error made a read retry.
+func (c *retryCounter) readRetryCauses() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.readCauses)
 }
 
 // faultEnv is a cluster (or a single server) whose Managers log to retries.
@@ -1176,7 +1193,23 @@ func TestWatchEndsWhenStoreDeleted(t *testing.T) {
 	}))
 	requireNoError(t, err)
 	defer w.Stop()
+	select {
+	case <-w.Closed():
+		t.Fatal("Closed before the store was deleted")
+	default:
+	}
+	if err := w.Err(); err != nil {
+		t.Fatalf("Err while running = %v", err)
+	}
 	requireNoError(t, e.m.DeleteEventStore(testCtx(t), "doomed"))
+	// The watcher says it ended, and why, both to the error handler and
+	// through Closed and Err.
+	select {
+	case <-w.Closed():
+	case <-time.After(waitFor):
+		t.Fatalf("the watcher did not end after its store was deleted")
+	}
+	requireErrorIs(t, w.Err(), jetstream.ErrStreamNotFound)
 	deadline := time.After(waitFor)
 	for {
 		select {
@@ -1187,7 +1220,32 @@ func TestWatchEndsWhenStoreDeleted(t *testing.T) {
 			}
 			t.Logf("handler: %v", err)
 		case <-deadline:
-			t.Fatalf("the watcher did not end after its store was deleted")
+			t.Fatalf("the error handler was not told")
 		}
 	}
+}
+
+// A durable consumer's Subscription ends by itself, and says why, when its
+// store is deleted.
+func TestSubscriptionEndsWhenStoreDeleted(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "doomed2")
+	appendN(t, s, "order.1", "placed", 3)
+	sub := react(t, s, "r", newJournal().handler("p"), rita.WithErrHandler(quiet))
+	waitCaughtUp(t, s, "r")
+	select {
+	case <-sub.Closed():
+		t.Fatal("Closed before the store was deleted")
+	default:
+	}
+	requireNoError(t, e.m.DeleteEventStore(testCtx(t), "doomed2"))
+	select {
+	case <-sub.Closed():
+	case <-time.After(waitFor):
+		t.Fatalf("the reactor did not end after its store was deleted")
+	}
+	if sub.Err() == nil {
+		t.Fatal("Err = nil after the store was deleted, want why")
+	}
+	t.Logf("ended with: %v", sub.Err())
 }

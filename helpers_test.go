@@ -537,3 +537,13 @@ func sameData(got, want any) bool {
 	}
 	return reflect.DeepEqual(got, want)
 }
+
+// stopSub stops a subscription, failing t if it does not stop in time.
+func stopSub(t *testing.T, s *rita.Subscription) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}

@@ -2,13 +2,18 @@ package rita
 
 import (
 	"fmt"
-	"reflect"
 	"sync"
 )
 
 // Decider is an interface that application-defined models can implement to
 // decide on state transitions. Zero or more events can be returned that
 // represents the state transitions to be stored.
+//
+// A decider that returns events without an Expect gets no optimistic
+// concurrency check: two deciders working from the same stale state both
+// succeed. Wrap the state in a Model, whose Decide stamps each entity's
+// first event with the last sequence it has seen of it, or set Expect
+// yourself.
 type Decider interface {
 	Decide(*Command) ([]*Event, error)
 }
@@ -49,42 +54,23 @@ type Viewer[T any] interface {
 type Model[T any] struct {
 	mu       sync.RWMutex
 	t        T
-	isNil    bool // t is a nil pointer, map, slice, ...
 	last     map[string]uint64
 	sequence uint64
 }
 
 // NewModel returns a Model wrapping t. T is usually a pointer to the
 // application's state type, which implements Evolver, Decider or both. A
-// Model of a nil value (a nil pointer, say) refuses Decide, Evolve and View
-// with ErrInvalidArgument rather than call methods on it.
+// nil pointer is wrapped as it is: its methods are called on it, which
+// suits a decider without state.
 func NewModel[T any](t T) *Model[T] {
-	return &Model[T]{t: t, isNil: isNilValue(t), last: make(map[string]uint64)}
-}
-
-// isNilValue reports whether v is nil or a nil pointer, map, slice,
-// function, channel or interface.
-func isNilValue(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
-}
-
-// errNilModel is returned by the methods of a Model of a nil value.
-func (m *Model[T]) errNilModel() error {
-	return fmt.Errorf("%w: model of a nil %T", ErrInvalidArgument, m.t)
+	return &Model[T]{t: t, last: make(map[string]uint64)}
 }
 
 // Decide asks the wrapped value to decide on cmd under the read lock. It
 // returns ErrDeciderNotImplemented if T does not implement Decider. The
 // first returned event of each entity gets an Expect of the last sequence the
 // model has applied for that entity, unless it already has an Expect. A nil
-// cmd is refused with ErrInvalidArgument.
+// cmd is passed to the decider as it is.
 func (m *Model[T]) Decide(cmd *Command) ([]*Event, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil *Model", ErrInvalidArgument)
@@ -92,12 +78,6 @@ func (m *Model[T]) Decide(cmd *Command) ([]*Event, error) {
 	d, ok := any(m.t).(Decider)
 	if !ok {
 		return nil, fmt.Errorf("rita: model of %T: %w", m.t, ErrDeciderNotImplemented)
-	}
-	if m.isNil {
-		return nil, m.errNilModel()
-	}
-	if cmd == nil {
-		return nil, fmt.Errorf("%w: nil command", ErrInvalidArgument)
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -137,9 +117,6 @@ func (m *Model[T]) Evolve(event *Event) error {
 	if event == nil {
 		return ErrEventNil
 	}
-	if m.isNil {
-		return m.errNilModel()
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	seq := event.sequence
@@ -164,9 +141,6 @@ func (m *Model[T]) View(fn func(T) error) error {
 	}
 	if fn == nil {
 		return fmt.Errorf("%w: nil view function", ErrInvalidArgument)
-	}
-	if m.isNil {
-		return m.errNilModel()
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()

@@ -425,3 +425,27 @@ func TestModelDecideNilEvent(t *testing.T) {
 	_, err := m.Decide(&rita.Command{Data: []*rita.Event{{Entity: "account.1", Data: []byte("x")}, nil}})
 	requireErrorIs(t, err, rita.ErrEventNil)
 }
+
+// stateless decides without state: its methods work on a nil pointer.
+type stateless struct{}
+
+func (*stateless) Decide(cmd *rita.Command) ([]*rita.Event, error) {
+	return []*rita.Event{{Entity: "ping.1", Type: "pinged", Data: []byte("x")}}, nil
+}
+
+// A Model of a nil pointer calls its methods on it, as the first rita did:
+// a decider without state works; a method that needs its state panics in
+// its own code, not in rita's.
+func TestModelOfNilPointer(t *testing.T) {
+	m := rita.NewModel[*stateless](nil)
+	events, err := m.Decide(nil)
+	requireNoError(t, err)
+	if len(events) != 1 || events[0].Expect == nil || events[0].Expect.Sequence != 0 {
+		t.Fatalf("events %+v", events)
+	}
+	called := false
+	requireNoError(t, m.View(func(s *stateless) error { called = s == nil; return nil }))
+	if !called {
+		t.Fatal("View did not get the nil pointer")
+	}
+}

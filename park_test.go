@@ -54,7 +54,7 @@ func TestReactPoisonEvent(t *testing.T) {
 		}
 	}
 
-	parked, err := s.ListParked(testCtx(t), "billing")
+	parked, err := s.Durable("billing").Parked(testCtx(t))
 	requireNoError(t, err)
 	var got []string
 	for _, p := range parked {
@@ -81,7 +81,7 @@ func TestReactPoisonEvent(t *testing.T) {
 	if errs := rep.all(); !strings.Contains(errs[0].Error(), "cannot charge card") {
 		t.Fatalf("first report: %v", errs[0])
 	}
-	p, err := s.Progress(testCtx(t), "billing")
+	p, err := s.Durable("billing").Progress(testCtx(t))
 	requireNoError(t, err)
 	if p.Parked != 3 || !p.CaughtUp() {
 		t.Fatalf("progress = %+v", p)
@@ -94,7 +94,7 @@ func TestReactPoisonEvent(t *testing.T) {
 
 	// Fixed: retry (naming any of the entity's parked events).
 	broken.Store(false)
-	requireNoError(t, s.RetryParked(testCtx(t), "billing", 5))
+	requireNoError(t, s.Durable("billing").RetryParked(testCtx(t), 5))
 	eventually(t, waitFor, func() bool { return j.count() == 10 }, "handled %v", j.handled())
 	j.check(t, true)
 	var order1 []uint64
@@ -105,7 +105,7 @@ func TestReactPoisonEvent(t *testing.T) {
 	}
 	requireSeqs(t, order1, []uint64{1, 3, 5, 7, 9})
 	eventually(t, waitFor, func() bool {
-		l, err := s.ListParked(testCtx(t), "")
+		l, err := s.Durable("billing").Parked(testCtx(t))
 		return err == nil && len(l) == 0
 	}, "parked events left")
 
@@ -127,10 +127,10 @@ func TestReactUnprocessable(t *testing.T) {
 		return nil
 	})
 	appendEach(t, s, rawEvent("order.1", "placed", "a"), rawEvent("order.2", "placed", "b"))
-	react(t, s, "r", j.handler("p"), rita.WithMaxAttempts(10), rita.WithBackoff(time.Hour), rita.WithErrHandler(quiet))
+	react(t, s, "r", j.handler("p"), rita.WithMaxAttempts(10), rita.WithBackoff(time.Hour, time.Hour), rita.WithErrHandler(quiet))
 	waitCaughtUp(t, s, "r")
 	requireSeqs(t, j.seqs(), []uint64{2})
-	p, err := s.GetParked(testCtx(t), "r", 1)
+	p, err := s.Durable("r").GetParked(testCtx(t), 1)
 	requireNoError(t, err)
 	if p.Attempts != 1 || !strings.Contains(p.Reason, "no such customer") {
 		t.Fatalf("parked = %+v", p)
@@ -154,13 +154,13 @@ func TestRetryParkedFailsAgain(t *testing.T) {
 	appendN(t, s, "order.1", "placed", 2)
 	waitCaughtUp(t, s, "r")
 	eventually(t, waitFor, func() bool { return rep.count() == 2 }, "reports %v", rep.all())
-	requireNoError(t, s.RetryParked(testCtx(t), "r", 1))
+	requireNoError(t, s.Durable("r").RetryParked(testCtx(t), 1))
 	eventually(t, waitFor, func() bool { return rep.count() == 3 }, "reports %v", rep.all())
 	eventually(t, waitFor, func() bool {
-		p, err := s.GetParked(testCtx(t), "r", 1)
+		p, err := s.Durable("r").GetParked(testCtx(t), 1)
 		return err == nil && p.Attempts == 6
 	}, "attempts not added up")
-	l, err := s.ListParked(testCtx(t), "r")
+	l, err := s.Durable("r").Parked(testCtx(t))
 	requireNoError(t, err)
 	if len(l) != 2 || l[1].Event.Sequence() != 2 {
 		t.Fatalf("parked %v", l)
@@ -184,10 +184,10 @@ func TestDeleteParked(t *testing.T) {
 	react(t, s, "r", j.handler("p"), fast(rita.WithErrHandler(quiet))...)
 	appendN(t, s, "order.1", "placed", 3)
 	waitCaughtUp(t, s, "r")
-	requireNoError(t, s.DeleteParked(testCtx(t), "r", 1))
-	_, err := s.GetParked(testCtx(t), "r", 1)
+	requireNoError(t, s.Durable("r").DeleteParked(testCtx(t), 1))
+	_, err := s.Durable("r").GetParked(testCtx(t), 1)
 	requireErrorIs(t, err, rita.ErrParkedNotFound)
-	requireNoError(t, s.RetryParked(testCtx(t), "r", 2))
+	requireNoError(t, s.Durable("r").RetryParked(testCtx(t), 2))
 	eventually(t, waitFor, func() bool { return j.count() == 2 }, "handled %v", j.handled())
 	requireSeqs(t, j.seqs(), []uint64{2, 3})
 	j.check(t, true)
@@ -209,7 +209,7 @@ func TestParkUndecodable(t *testing.T) {
 	waitCaughtUp(t, s, "r")
 	eventually(t, waitFor, func() bool { return rep.count() == 1 }, "reports %v", rep.all())
 	requireErrorIs(t, rep.all()[0], rita.ErrEventDecode)
-	p, err := s.GetParked(testCtx(t), "r", 1)
+	p, err := s.Durable("r").GetParked(testCtx(t), 1)
 	requireNoError(t, err)
 	requireErrorIs(t, p.DecodeErr, rita.ErrEventDecode)
 	if string(p.Event.Data.([]byte)) != "?" || p.Event.Type != "mystery" || p.Attempts != 0 {
@@ -221,23 +221,23 @@ func TestParkedNotFound(t *testing.T) {
 	e := newEnv(t)
 	s := e.store(t, "none")
 	ctx := testCtx(t)
-	l, err := s.ListParked(ctx, "")
+	l, err := s.Durable("r").Parked(ctx)
 	requireNoError(t, err)
 	if l == nil || len(l) != 0 {
-		t.Fatalf("ListParked = %v", l)
+		t.Fatalf("Parked = %v", l)
 	}
-	_, err = s.GetParked(ctx, "r", 1)
+	_, err = s.Durable("r").GetParked(ctx, 1)
 	requireErrorIs(t, err, rita.ErrParkedNotFound)
-	requireErrorIs(t, s.RetryParked(ctx, "r", 1), rita.ErrParkedNotFound)
-	requireErrorIs(t, s.DeleteParked(ctx, "r", 1), rita.ErrParkedNotFound)
-	_, err = s.ListParked(ctx, "a.b")
+	requireErrorIs(t, s.Durable("r").RetryParked(ctx, 1), rita.ErrParkedNotFound)
+	requireErrorIs(t, s.Durable("r").DeleteParked(ctx, 1), rita.ErrParkedNotFound)
+	_, err = s.Durable("a.b").Parked(ctx)
 	requireErrorIs(t, err, rita.ErrInvalidOption)
-	_, err = s.ListParked(nilCtx(), "")
+	_, err = s.Durable("r").Parked(nilCtx())
 	requireErrorIs(t, err, rita.ErrInvalidArgument)
 
 	// With the stream there but nothing parked.
 	react(t, s, "r", newJournal().handler("p"))
-	_, err = s.GetParked(ctx, "r", 1)
+	_, err = s.Durable("r").GetParked(ctx, 1)
 	requireErrorIs(t, err, rita.ErrParkedNotFound)
 }
 
@@ -247,7 +247,7 @@ func TestDeleteEventStoreDeletesParked(t *testing.T) {
 	s := e.store(t, "gone")
 	j := newJournal()
 	j.setFail(func(string, *rita.Event, int) error { return rita.ErrUnprocessable })
-	r, err := s.React(testCtx(t), "r", j.handler("p"), rita.WithErrHandler(quiet))
+	r, err := s.Durable("r").React(testCtx(t), j.handler("p"), rita.WithErrHandler(quiet))
 	requireNoError(t, err)
 	appendN(t, s, "order.1", "placed", 1)
 	waitCaughtUp(t, s, "r")
@@ -274,13 +274,15 @@ func TestParkedPerConsumer(t *testing.T) {
 	appendN(t, s, "order.1", "placed", 1)
 	waitCaughtUp(t, s, "a")
 	waitCaughtUp(t, s, "b")
-	all, err := s.ListParked(context.Background(), "")
-	requireNoError(t, err)
-	if len(all) != 2 || all[0].Consumer != "a" || all[1].Consumer != "b" {
-		t.Fatalf("parked %v", all)
+	for _, name := range []string{"a", "b"} {
+		got, err := s.Durable(name).Parked(context.Background())
+		requireNoError(t, err)
+		if len(got) != 1 || got[0].Consumer != name {
+			t.Fatalf("parked of %s: %v", name, got)
+		}
 	}
-	requireNoError(t, s.DeleteParked(testCtx(t), "a", 1))
-	only, err := s.ListParked(context.Background(), "b")
+	requireNoError(t, s.Durable("a").DeleteParked(testCtx(t), 1))
+	only, err := s.Durable("b").Parked(context.Background())
 	requireNoError(t, err)
 	if len(only) != 1 || only[0].Consumer != "b" {
 		t.Fatalf("parked of b %v", only)

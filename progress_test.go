@@ -20,35 +20,35 @@ func TestProgressReachesZeroLag(t *testing.T) {
 	release := make(chan struct{})
 	j := newJournal()
 	j.setFail(func(string, *rita.Event, int) error { <-release; return nil })
-	r := react(t, s, "slow", j.handler("p"))
+	react(t, s, "slow", j.handler("p"))
 	last := appendN(t, s, "order.1", "placed", 20)
 	appendN(t, s, "order.2", "placed", 5)
 	last += 5
 
 	eventually(t, waitFor, func() bool {
-		p, err := r.Progress(testCtx(t))
+		p, err := s.Durable("slow").Progress(testCtx(t))
 		return err == nil && p.Lag() == 25 && p.InFlight > 0
 	}, "lag never showed")
-	p, err := r.Progress(testCtx(t))
+	p, err := s.Durable("slow").Progress(testCtx(t))
 	requireNoError(t, err)
 	if p.CaughtUp() || !p.Active || p.Applied != 0 || p.StoreSequence != last || p.Name != "slow" {
 		t.Fatalf("progress while blocked: %+v", p)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	requireErrorIs(t, r.WaitCaughtUp(ctx), context.DeadlineExceeded)
+	requireErrorIs(t, s.Durable("slow").WaitCaughtUp(ctx), context.DeadlineExceeded)
 
 	close(release)
 	eventually(t, waitFor, func() bool {
-		p, err := r.Progress(testCtx(t))
+		p, err := s.Durable("slow").Progress(testCtx(t))
 		return err == nil && p.Lag() == 0
 	}, "lag never reached zero")
-	p, err = r.Progress(testCtx(t))
+	p, err = s.Durable("slow").Progress(testCtx(t))
 	requireNoError(t, err)
 	if !p.CaughtUp() || p.Applied != last || p.Delivered != last || p.Parked != 0 || p.Pending != 0 {
 		t.Fatalf("progress at zero lag: %+v", p)
 	}
-	requireNoError(t, r.WaitCaughtUp(testCtx(t)))
+	requireNoError(t, s.Durable("slow").WaitCaughtUp(testCtx(t)))
 	requireSeqs(t, j.seqs(), seqRange(1, last))
 }
 
@@ -67,15 +67,15 @@ func TestWaitCaughtUpFiltered(t *testing.T) {
 func TestProgressErrors(t *testing.T) {
 	e := newEnv(t)
 	s := e.store(t, "perr")
-	_, err := s.Progress(testCtx(t), "never")
+	_, err := s.Durable("never").Progress(testCtx(t))
 	requireErrorIs(t, err, jetstream.ErrConsumerNotFound)
-	requireErrorIs(t, s.WaitCaughtUp(testCtx(t), "never"), jetstream.ErrConsumerNotFound)
-	requireErrorIs(t, s.Rebuild(testCtx(t), "never", 0), jetstream.ErrConsumerNotFound)
-	requireErrorIs(t, s.DeleteDurable(testCtx(t), "never"), jetstream.ErrConsumerNotFound)
-	_, err = s.Progress(testCtx(t), "a.b")
+	requireErrorIs(t, s.Durable("never").WaitCaughtUp(testCtx(t)), jetstream.ErrConsumerNotFound)
+	requireErrorIs(t, s.Durable("never").Rebuild(testCtx(t), 0), jetstream.ErrConsumerNotFound)
+	requireErrorIs(t, s.Durable("never").Delete(testCtx(t)), jetstream.ErrConsumerNotFound)
+	_, err = s.Durable("a.b").Progress(testCtx(t))
 	requireErrorIs(t, err, rita.ErrInvalidOption)
-	requireErrorIs(t, s.WaitCaughtUp(nilCtx(), "x"), rita.ErrInvalidArgument)
-	requireErrorIs(t, s.Rebuild(nilCtx(), "x", 0), rita.ErrInvalidArgument)
+	requireErrorIs(t, s.Durable("x").WaitCaughtUp(nilCtx()), rita.ErrInvalidArgument)
+	requireErrorIs(t, s.Durable("x").Rebuild(nilCtx(), 0), rita.ErrInvalidArgument)
 }
 
 // tally is a read model: how many events of each entity it has seen, and
@@ -109,19 +109,19 @@ func TestRebuildFromZero(t *testing.T) {
 		appendRound(t, s, typ, ents...)
 	}
 	first := newTally()
-	w, err := s.Watch(testCtx(t), first, rita.WithDurable("view"))
+	w, err := s.Durable("view").Watch(testCtx(t), first)
 	requireNoError(t, err)
-	requireErrorIs(t, s.Rebuild(testCtx(t), "view", 0), rita.ErrDurableActive)
-	requireErrorIs(t, s.DeleteDurable(testCtx(t), "view"), rita.ErrDurableActive)
-	w.Stop()
+	requireErrorIs(t, s.Durable("view").Rebuild(testCtx(t), 0), rita.ErrDurableActive)
+	requireErrorIs(t, s.Durable("view").Delete(testCtx(t)), rita.ErrDurableActive)
+	stopSub(t, w)
 	appendRound(t, s, "archived", ents...)
 
 	// The read model is reset (here: a new one) and the watch rebuilt.
-	requireNoError(t, s.Rebuild(testCtx(t), "view", 0))
+	requireNoError(t, s.Durable("view").Rebuild(testCtx(t), 0))
 	rebuilt := newTally()
-	w, err = s.Watch(testCtx(t), rebuilt, rita.WithDurable("view"))
+	w, err = s.Durable("view").Watch(testCtx(t), rebuilt)
 	requireNoError(t, err)
-	defer w.Stop()
+	defer stopSub(t, w)
 
 	fresh := newTally()
 	_, err = s.Evolve(testCtx(t), fresh)
@@ -155,11 +155,11 @@ func TestRebuildFromSequence(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			name := tt.name
 			j := newJournal()
-			r, err := s.React(testCtx(t), name, j.handler("first"), rita.WithAfterSequence(tt.startAfter))
+			r, err := s.Durable(name).React(testCtx(t), j.handler("first"), rita.WithAfterSequence(tt.startAfter))
 			requireNoError(t, err)
 			waitCaughtUp(t, s, name)
 			stopReactor(t, r)
-			requireNoError(t, s.Rebuild(testCtx(t), name, tt.rebuild))
+			requireNoError(t, s.Durable(name).Rebuild(testCtx(t), tt.rebuild))
 			again := newJournal()
 			react(t, s, name, again.handler("second"))
 			waitCaughtUp(t, s, name)
@@ -176,23 +176,23 @@ func TestRebuildRemovesParked(t *testing.T) {
 	j := newJournal()
 	j.setFail(func(string, *rita.Event, int) error { return rita.ErrUnprocessable })
 	var rep reports
-	r, err := s.React(testCtx(t), "r", j.handler("p"), rita.WithErrHandler(rep.handler))
+	r, err := s.Durable("r").React(testCtx(t), j.handler("p"), rita.WithErrHandler(rep.handler))
 	requireNoError(t, err)
 	waitCaughtUp(t, s, "r")
 	stopReactor(t, r)
-	requireNoError(t, s.Rebuild(testCtx(t), "r", 0))
-	l, err := s.ListParked(testCtx(t), "r")
+	requireNoError(t, s.Durable("r").Rebuild(testCtx(t), 0))
+	l, err := s.Durable("r").Parked(testCtx(t))
 	requireNoError(t, err)
 	if len(l) != 0 {
 		t.Fatalf("parked after Rebuild: %v", l)
 	}
 	// A run after the rebuild meets them again.
-	r, err = s.React(testCtx(t), "r", j.handler("p"), rita.WithErrHandler(rep.handler))
+	r, err = s.Durable("r").React(testCtx(t), j.handler("p"), rita.WithErrHandler(rep.handler))
 	requireNoError(t, err)
 	waitCaughtUp(t, s, "r")
 	stopReactor(t, r)
-	requireNoError(t, s.DeleteDurable(testCtx(t), "r"))
-	l, err = s.ListParked(testCtx(t), "")
+	requireNoError(t, s.Durable("r").Delete(testCtx(t)))
+	l, err = s.Durable("r").Parked(testCtx(t))
 	requireNoError(t, err)
 	if len(l) != 0 {
 		t.Fatalf("parked after DeleteDurable: %v", l)

@@ -28,10 +28,7 @@ func TestReactHandlesEachEventOnceInEntityOrder(t *testing.T) {
 				time.Sleep(time.Millisecond) // let handlers overlap in time
 				return nil
 			})
-			r := react(t, s, "mailer", j.handler("p1"), rita.WithConcurrency(conc))
-			if r.Name() != "mailer" {
-				t.Fatalf("Name() = %q", r.Name())
-			}
+			react(t, s, "mailer", j.handler("p1"), rita.WithConcurrency(conc))
 			last := appendRound(t, s, "paid", ents...)
 			waitCaughtUp(t, s, "mailer")
 			j.check(t, true)
@@ -67,7 +64,7 @@ func TestReactFilters(t *testing.T) {
 	for _, tt := range tests {
 		j := newJournal()
 		journals[tt.name] = j
-		var opts []rita.WatchOption
+		var opts []rita.DurableOption
 		if tt.filters != nil {
 			opts = append(opts, rita.WithFilters(tt.filters...))
 		}
@@ -102,7 +99,7 @@ func TestReactInvalid(t *testing.T) {
 		ctx     context.Context
 		durable string
 		h       func(context.Context, *rita.Event) error
-		opts    []rita.WatchOption
+		opts    []rita.DurableOption
 		want    error
 	}{
 		{"nil context", nilCtx(), "r", h, nil, rita.ErrInvalidArgument},
@@ -110,20 +107,19 @@ func TestReactInvalid(t *testing.T) {
 		{"empty name", context.Background(), "", h, nil, rita.ErrInvalidOption},
 		{"dotted name", context.Background(), "a.b", h, nil, rita.ErrInvalidOption},
 		{"wildcard name", context.Background(), "a*", h, nil, rita.ErrInvalidOption},
-		{"WithDurable", context.Background(), "r", h, []rita.WatchOption{rita.WithDurable("x")}, rita.ErrInvalidOption},
-		{"WithNoWait", context.Background(), "r", h, []rita.WatchOption{rita.WithNoWait()}, rita.ErrInvalidOption},
-		{"WithStopSequence", context.Background(), "r", h, []rita.WatchOption{rita.WithStopSequence(3)}, rita.ErrInvalidOption},
-		{"zero concurrency", context.Background(), "r", h, []rita.WatchOption{rita.WithConcurrency(0)}, rita.ErrInvalidOption},
-		{"zero attempts", context.Background(), "r", h, []rita.WatchOption{rita.WithMaxAttempts(0)}, rita.ErrInvalidOption},
-		{"no backoff", context.Background(), "r", h, []rita.WatchOption{rita.WithBackoff()}, rita.ErrInvalidOption},
-		{"negative backoff", context.Background(), "r", h, []rita.WatchOption{rita.WithBackoff(-time.Second)}, rita.ErrInvalidOption},
-		{"short ack wait", context.Background(), "r", h, []rita.WatchOption{rita.WithAckWait(time.Millisecond)}, rita.ErrInvalidOption},
-		{"bad filter", context.Background(), "r", h, []rita.WatchOption{rita.WithFilters("a.b.c.d")}, rita.ErrSubjectTooManyTokens},
-		{"nil option", context.Background(), "r", h, []rita.WatchOption{nil}, rita.ErrInvalidOption},
+		{"WithNoWait", context.Background(), "r", h, []rita.DurableOption{rita.WithNoWait()}, rita.ErrInvalidOption},
+		{"WithStopSequence", context.Background(), "r", h, []rita.DurableOption{rita.WithStopSequence(3)}, rita.ErrInvalidOption},
+		{"zero concurrency", context.Background(), "r", h, []rita.DurableOption{rita.WithConcurrency(0)}, rita.ErrInvalidOption},
+		{"zero attempts", context.Background(), "r", h, []rita.DurableOption{rita.WithMaxAttempts(0)}, rita.ErrInvalidOption},
+		{"backoff max below initial", context.Background(), "r", h, []rita.DurableOption{rita.WithBackoff(time.Second, time.Millisecond)}, rita.ErrInvalidOption},
+		{"negative backoff", context.Background(), "r", h, []rita.DurableOption{rita.WithBackoff(-time.Second, time.Second)}, rita.ErrInvalidOption},
+		{"short ack wait", context.Background(), "r", h, []rita.DurableOption{rita.WithAckWait(time.Millisecond)}, rita.ErrInvalidOption},
+		{"bad filter", context.Background(), "r", h, []rita.DurableOption{rita.WithFilters("a.b.c.d")}, rita.ErrSubjectTooManyTokens},
+		{"nil option", context.Background(), "r", h, []rita.DurableOption{nil}, rita.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := s.React(tt.ctx, tt.durable, tt.h, tt.opts...)
+			r, err := s.Durable(tt.durable).React(tt.ctx, tt.h, tt.opts...)
 			if r != nil {
 				t.Fatalf("React returned a reactor")
 			}
@@ -133,17 +129,19 @@ func TestReactInvalid(t *testing.T) {
 	e.requireNoConsumers(t, "invalid")
 }
 
-// A plain Watch refuses the options of durable consumption.
-func TestWatchRefusesDurableOptions(t *testing.T) {
+// A plain Watch refuses, at run time, the options of Evolve that the
+// compiler lets through (the options of durable consumers do not compile).
+func TestWatchRefusesEvolveOptions(t *testing.T) {
 	e := newEnv(t)
 	s := e.store(t, "plain")
-	for _, o := range []rita.WatchOption{rita.WithConcurrency(2), rita.WithMaxAttempts(2), rita.WithBackoff(time.Second), rita.WithAckWait(time.Minute)} {
+	for _, o := range []rita.WatchOption{rita.WithStopSequence(2), rita.WithSnapshot(rita.SnapshotConfig{Version: "1"})} {
 		_, err := s.Watch(testCtx(t), &recorder{}, o)
 		requireErrorIs(t, err, rita.ErrInvalidOption)
-		if !strings.Contains(err.Error(), "plain Watch") {
+		if !strings.Contains(err.Error(), "does not apply to Watch") {
 			t.Fatalf("error %q does not say why", err)
 		}
 	}
+	e.requireNoConsumers(t, "plain")
 }
 
 // A failing handler is retried with backoff; events of other entities
@@ -165,7 +163,7 @@ func TestReactRetriesInEntityOrder(t *testing.T) {
 	// order.1: 1, 3; order.2: 2, 4.
 	appendRound(t, s, "placed", "order.1", "order.2")
 	appendRound(t, s, "paid", "order.1", "order.2")
-	react(t, s, "flaky", j.handler("p"), rita.WithBackoff(time.Millisecond), rita.WithMaxAttempts(3))
+	react(t, s, "flaky", j.handler("p"), rita.WithBackoff(time.Millisecond, time.Millisecond), rita.WithMaxAttempts(3))
 	eventually(t, waitFor, func() bool { return j.count() == 2 && j.callsOf(1) == 3 }, "handled %v", j.handled())
 	requireSeqs(t, j.seqs(), []uint64{2, 4})
 	if n := j.callsOf(3); n != 0 {

@@ -39,8 +39,8 @@ func ExampleEventStore_DecideAndEvolveWithRetry() {
 	// Teller 2 has not seen teller 1's withdrawal. Its first attempt
 	// conflicts; it catches up and decides again.
 	_, seq, err = store.DecideAndEvolveWithRetry(ctx, teller2, withdraw(),
-		rita.WithRetryAttempts(5),
-		rita.WithRetryBackoff(5*time.Millisecond, 100*time.Millisecond),
+		rita.WithMaxAttempts(5),
+		rita.WithBackoff(5*time.Millisecond, 100*time.Millisecond),
 		rita.WithRetryNotify(func(attempt int, err error) {
 			fmt.Printf("teller 2: attempt %d: conflict: %v\n", attempt, errors.Is(err, rita.ErrSequenceConflict))
 		}),

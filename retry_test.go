@@ -58,7 +58,7 @@ func withdrawal(account string, amount int) *rita.Event {
 }
 
 // fastRetry keeps the tests quick: no wait between attempts.
-var fastRetry = rita.WithRetryBackoff(0, 0)
+var fastRetry = rita.WithBackoff(0, 0)
 
 func TestDecideAndEvolveWithRetry(t *testing.T) {
 	tests := []struct {
@@ -171,7 +171,7 @@ func TestDecideWithRetryGivesUp(t *testing.T) {
 			r := &racer{DeciderEvolver: model, t: t, store: s, races: attempts, rival: func(int) []*rita.Event { return []*rita.Event{deposit("1", 1)} }}
 			notified := 0
 			_, seq, err := s.DecideAndEvolveWithRetry(ctx, r, &rita.Command{Data: &depositCmd{Account: "1", Amount: 10}},
-				fastRetry, rita.WithRetryAttempts(attempts), rita.WithRetryNotify(func(int, error) { notified++ }))
+				fastRetry, rita.WithMaxAttempts(attempts), rita.WithRetryNotify(func(int, error) { notified++ }))
 			requireErrorIs(t, err, rita.ErrSequenceConflict)
 			if want := "after " + attemptsName(attempts); !strings.Contains(err.Error(), want) {
 				t.Fatalf("error %q does not say %q", err, want)
@@ -206,7 +206,7 @@ func TestDecideWithRetryContextEndsWhileWaiting(t *testing.T) {
 	r := &racer{DeciderEvolver: model, t: t, store: s, races: 5, rival: func(int) []*rita.Event { return []*rita.Event{deposit("1", 1)} }}
 	start := time.Now()
 	_, _, err := s.DecideWithRetry(ctx, r, &rita.Command{Data: &depositCmd{Account: "1", Amount: 10}},
-		rita.WithRetryBackoff(time.Hour, time.Hour),
+		rita.WithBackoff(time.Hour, time.Hour),
 		rita.WithRetryNotify(func(int, error) { cancel() }))
 	requireErrorIs(t, err, context.Canceled)
 	requireErrorIs(t, err, rita.ErrSequenceConflict)
@@ -278,12 +278,12 @@ func TestDecideWithRetryAppliesOnlyMissedEvents(t *testing.T) {
 func TestDecideWithRetryFilters(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		opts    []rita.RetryOption
+		opts    []rita.DecideOption
 		wantBal int // of account 3 in the model
 	}{
 		{"derived from the expectations", nil, 10},
-		{"given", []rita.RetryOption{rita.WithRetryFilters("account")}, 17},
-		{"whole store", []rita.RetryOption{rita.WithRetryFilters(">")}, 17},
+		{"given", []rita.DecideOption{rita.WithRetryFilters("account")}, 17},
+		{"whole store", []rita.DecideOption{rita.WithRetryFilters(">")}, 17},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, s := newBankEnv(t, "bank")
@@ -297,7 +297,7 @@ func TestDecideWithRetryFilters(t *testing.T) {
 				return []*rita.Event{deposit("3", 7), deposit("1", 1)}
 			}}
 			_, seq, err := s.DecideAndEvolveWithRetry(ctx, r, &rita.Command{Data: &withdrawCmd{Account: "1", Amount: 20}},
-				append([]rita.RetryOption{fastRetry}, tt.opts...)...)
+				append([]rita.DecideOption{fastRetry}, tt.opts...)...)
 			requireNoError(t, err)
 			if seq != 5 || balance(t, model, "1") != 81 {
 				t.Fatalf("seq %d, balance of 1: %d", seq, balance(t, model, "1"))
@@ -357,18 +357,17 @@ func TestDecideWithRetryOtherErrors(t *testing.T) {
 		name  string
 		model rita.DeciderEvolver
 		cmd   *rita.Command
-		opts  []rita.RetryOption
+		opts  []rita.DecideOption
 		want  error
 	}{
 		{"nil model", nil, &rita.Command{}, nil, rita.ErrInvalidArgument},
-		{"nil command", model, nil, nil, rita.ErrInvalidArgument},
-		{"no attempts", model, &rita.Command{}, []rita.RetryOption{rita.WithRetryAttempts(0)}, rita.ErrInvalidOption},
-		{"negative backoff", model, &rita.Command{}, []rita.RetryOption{rita.WithRetryBackoff(-1, 0)}, rita.ErrInvalidOption},
-		{"max below initial", model, &rita.Command{}, []rita.RetryOption{rita.WithRetryBackoff(time.Second, time.Millisecond)}, rita.ErrInvalidOption},
-		{"no filters", model, &rita.Command{}, []rita.RetryOption{rita.WithRetryFilters()}, rita.ErrInvalidOption},
-		{"bad filter", model, &rita.Command{}, []rita.RetryOption{rita.WithRetryFilters("a.b.c.d")}, rita.ErrSubjectTooManyTokens},
-		{"nil notify", model, &rita.Command{}, []rita.RetryOption{rita.WithRetryNotify(nil)}, rita.ErrInvalidOption},
-		{"nil option", model, &rita.Command{}, []rita.RetryOption{nil}, rita.ErrInvalidOption},
+		{"no attempts", model, &rita.Command{}, []rita.DecideOption{rita.WithMaxAttempts(0)}, rita.ErrInvalidOption},
+		{"negative backoff", model, &rita.Command{}, []rita.DecideOption{rita.WithBackoff(-1, 0)}, rita.ErrInvalidOption},
+		{"max below initial", model, &rita.Command{}, []rita.DecideOption{rita.WithBackoff(time.Second, time.Millisecond)}, rita.ErrInvalidOption},
+		{"no filters", model, &rita.Command{}, []rita.DecideOption{rita.WithRetryFilters()}, rita.ErrInvalidOption},
+		{"bad filter", model, &rita.Command{}, []rita.DecideOption{rita.WithRetryFilters("a.b.c.d")}, rita.ErrSubjectTooManyTokens},
+		{"nil notify", model, &rita.Command{}, []rita.DecideOption{rita.WithRetryNotify(nil)}, rita.ErrInvalidOption},
+		{"nil option", model, &rita.Command{}, []rita.DecideOption{nil}, rita.ErrInvalidOption},
 		{"decider error", model, &rita.Command{Data: &withdrawCmd{Account: "1", Amount: 1}}, nil, errOverdraft},
 		{"invalid event", model, &rita.Command{Data: badEventCmd{}}, nil, rita.ErrEventEntityInvalid},
 	} {
@@ -409,7 +408,7 @@ func TestDecideWithRetryConcurrent(t *testing.T) {
 			for i := range deposits {
 				_, seq, err := s.DecideAndEvolveWithRetry(ctx, model,
 					&rita.Command{Data: &depositCmd{Account: "1", Amount: w*100 + i + 1}},
-					rita.WithRetryAttempts(100), rita.WithRetryBackoff(time.Millisecond, 20*time.Millisecond),
+					rita.WithMaxAttempts(100), rita.WithBackoff(time.Millisecond, 20*time.Millisecond),
 					rita.WithRetryNotify(func(int, error) { conflicts.Add(1) }))
 				if err != nil {
 					t.Errorf("worker %d deposit %d: %v", w, i, err)

@@ -34,26 +34,27 @@ func TestNewManager(t *testing.T) {
 		t.Fatalf("New with valid options: %v", err)
 	}
 
-	tests := []struct {
-		name string
-		opt  rita.ManagerOption
-	}{
-		{"nil registry", rita.WithRegistry(nil)},
-		{"nil clock", rita.WithClock(nil)},
-		{"nil IDer", rita.WithIDer(nil)},
-		{"nil logger", rita.WithLogger(nil)},
-		{"nil option", nil},
+	// A nil option is refused; an option given nil means its default, as
+	// in the first rita (WithRegistry(nil): no registry).
+	m, err := rita.New(e.nc, nil)
+	if !errors.Is(err, rita.ErrInvalidOption) || m != nil {
+		t.Fatalf("New(nil option) = %v, %v; want nil, ErrInvalidOption", m, err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m, err := rita.New(e.nc, tt.opt)
-			if !errors.Is(err, rita.ErrInvalidOption) {
-				t.Fatalf("New error = %v, want ErrInvalidOption", err)
-			}
-			if m != nil {
-				t.Fatalf("New returned a Manager with an error")
-			}
-		})
+	m, err = rita.New(e.nc, rita.WithRegistry(nil), rita.WithClock(nil), rita.WithIDer(nil), rita.WithLogger(nil))
+	requireNoError(t, err)
+	s, err := m.CreateEventStore(testCtx(t), rita.EventStoreConfig{Name: "defaults"})
+	requireNoError(t, err)
+	events := []*rita.Event{{Entity: "order.1", Type: "placed", Data: []byte("raw")}}
+	_, err = s.Append(testCtx(t), events)
+	requireNoError(t, err)
+	if events[0].ID == "" || events[0].Time.IsZero() {
+		t.Fatalf("defaults did not fill ID %q and Time %v", events[0].ID, events[0].Time)
+	}
+	var r recorder
+	_, err = s.Evolve(testCtx(t), &r)
+	requireNoError(t, err)
+	if got := r.all(); len(got) != 1 || string(got[0].Data.([]byte)) != "raw" {
+		t.Fatalf("read back %+v, want the raw bytes (no registry)", got)
 	}
 }
 

@@ -11,6 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/synadia-labs/rita/internal/jsapi"
+	"github.com/synadia-labs/rita/internal/read"
+	"github.com/synadia-labs/rita/internal/wire"
 )
 
 // Snapshots of models.
@@ -23,16 +27,8 @@ import (
 // snapshot is current, and a short tail read after it otherwise.
 //
 // The snapshots of store NAME live in the JetStream key-value bucket
-// "rita-snapshots-NAME", one key per entity and model:
-// "<entity-type>.<entity-id>.<name>". A value is the model's bytes
-// (encoding.BinaryMarshaler) with these headers:
-//
-//	Rita-Snapshot-Format    snapshotFormat; another format is ignored
-//	Rita-Snapshot-Version   SnapshotConfig.Version; another version is ignored
-//	Rita-Snapshot-Sequence  the sequence of the entity's last event in it
-//	Rita-Snapshot-Count     the number of the entity's events in it
-//	Rita-Snapshot-Store     when the store's stream was created; a snapshot
-//	                        of an earlier store of the same name is ignored
+// "rita-snapshots-NAME", one key per entity and model (see package wire and
+// DESIGN.md for the names and headers).
 //
 // Invariants: a snapshot is used only if its format, version and store all
 // match, its sequence is not after the entity's last event, and its count of
@@ -41,9 +37,9 @@ import (
 // delete). A usable snapshot is only ever replaced by one of a later
 // sequence (the write expects the revision that was read, so of two writers
 // racing one wins and the other gives up); one that cannot be used any more
-// is replaced by the next one saved. The count check cannot tell a removal from
-// an append that race the lookups exactly: a removal of one of the entity's
-// old events at the same moment as an append after its last one.
+// is replaced by the next one saved. The count check cannot tell a removal
+// from an append that race the lookups exactly: a removal of one of the
+// entity's old events at the same moment as an append after its last one.
 
 // SnapshotConfig names and versions the snapshots of one model.
 type SnapshotConfig struct {
@@ -64,47 +60,6 @@ type SnapshotConfig struct {
 	Every int
 }
 
-const (
-	hdrSnapFormat   = "Rita-Snapshot-Format"
-	hdrSnapVersion  = "Rita-Snapshot-Version"
-	hdrSnapSequence = "Rita-Snapshot-Sequence"
-	hdrSnapStore    = "Rita-Snapshot-Store"
-	hdrSnapCount    = "Rita-Snapshot-Count"
-
-	snapshotFormat = "1"
-	snapshotBucket = "rita-snapshots-"
-)
-
-// WithSnapshot makes Evolve of one entity start from the latest snapshot of
-// the model saved under cfg, if there is one it can trust, and read only the
-// events after it; with cfg.Every it also saves a new snapshot when it has
-// read enough events. Evolve then returns the sequence of the last event in
-// the model's state, whether it came from the snapshot or was read.
-//
-// A snapshot is used only if it was saved under the same Version, for this
-// store (not an earlier one of the same name), and no event of the entity up
-// to it has been removed since (its count of events plus the events after it
-// must be the entity's count); otherwise, and with a WithStopSequence before
-// the entity's last event, the entity is read from the start. So the model
-// ends in the state a replay of the entity's events gives.
-//
-// It needs exactly one filter naming the entity, "<entity-type>.<entity-id>",
-// and a model that implements encoding.BinaryUnmarshaler (and, to save
-// snapshots, encoding.BinaryMarshaler); a *Model[T] qualifies when T does.
-// Restoring a snapshot replaces the model's state with it. Evolve refuses
-// anything else, and WithAfterSequence, with ErrInvalidOption. A snapshot
-// that cannot be saved does not fail Evolve: it is logged through the
-// Manager's logger. It applies to Evolve only; Watch refuses it.
-func WithSnapshot(cfg SnapshotConfig) EvolveOption {
-	return evolveOnlyOption{name: "WithSnapshot", fn: func(c *evolveConfig) error {
-		if err := cfg.validate(); err != nil {
-			return err
-		}
-		c.snapshot = &cfg
-		return nil
-	}}
-}
-
 func (cfg *SnapshotConfig) validate() error {
 	switch {
 	case cfg.Version == "":
@@ -113,7 +68,7 @@ func (cfg *SnapshotConfig) validate() error {
 		return fmt.Errorf("%w: snapshot: Version %q holds a line break", ErrInvalidOption, cfg.Version)
 	case cfg.Every < 0:
 		return fmt.Errorf("%w: snapshot: negative Every %d", ErrInvalidOption, cfg.Every)
-	case cfg.Name != "" && !validLiteralToken(cfg.Name):
+	case cfg.Name != "" && !wire.ValidToken(cfg.Name):
 		return fmt.Errorf("%w: snapshot: Name %q must be one token without wildcards or whitespace", ErrInvalidOption, cfg.Name)
 	}
 	return nil
@@ -129,96 +84,66 @@ func (cfg *SnapshotConfig) name() string {
 // snapshotter is implemented by *Model[T], whose snapshots hold T's state
 // and which keeps track of sequences itself.
 type snapshotter interface {
+	snapshotCapable(save bool) error
 	marshalSnapshot() ([]byte, error)
 	restoreSnapshot(data []byte, entity string, seq uint64) error
-}
-
-func marshalSnapshot(model Evolver) ([]byte, error) {
-	switch m := model.(type) {
-	case snapshotter:
-		return m.marshalSnapshot()
-	case encoding.BinaryMarshaler:
-		return m.MarshalBinary()
-	}
-	return nil, fmt.Errorf("%w: model %T does not implement encoding.BinaryMarshaler", ErrInvalidOption, model)
-}
-
-func restoreSnapshot(model Evolver, data []byte, entity string, seq uint64) error {
-	switch m := model.(type) {
-	case snapshotter:
-		return m.restoreSnapshot(data, entity, seq)
-	case encoding.BinaryUnmarshaler:
-		return m.UnmarshalBinary(data)
-	}
-	return fmt.Errorf("%w: model %T does not implement encoding.BinaryUnmarshaler", ErrInvalidOption, model)
 }
 
 // canSnapshot reports why model cannot be restored from (and, if save, saved
 // to) a snapshot, or nil if it can.
 func canSnapshot(model Evolver, save bool) error {
-	if m, ok := model.(snapshotCapable); ok {
+	if m, ok := model.(snapshotter); ok {
 		return m.snapshotCapable(save)
 	}
-	if _, ok := model.(encoding.BinaryUnmarshaler); !ok {
-		return fmt.Errorf("%w: WithSnapshot: model %T does not implement encoding.BinaryUnmarshaler", ErrInvalidOption, model)
+	return stateCanSnapshot(model, save)
+}
+
+// stateCanSnapshot reports why v cannot be restored from (and, if save,
+// saved to) a snapshot.
+func stateCanSnapshot(v any, save bool) error {
+	if _, ok := v.(encoding.BinaryUnmarshaler); !ok {
+		return fmt.Errorf("%w: WithSnapshot: model state %T does not implement encoding.BinaryUnmarshaler", ErrInvalidOption, v)
 	}
-	if _, ok := model.(encoding.BinaryMarshaler); save && !ok {
-		return fmt.Errorf("%w: WithSnapshot: model %T does not implement encoding.BinaryMarshaler", ErrInvalidOption, model)
+	if _, ok := v.(encoding.BinaryMarshaler); save && !ok {
+		return fmt.Errorf("%w: WithSnapshot: model state %T does not implement encoding.BinaryMarshaler", ErrInvalidOption, v)
 	}
 	return nil
 }
 
-// snapshotCapable is implemented by *Model[T] to say whether T can be
-// snapshotted.
-type snapshotCapable interface {
-	snapshotCapable(save bool) error
-}
-
-// snapshotBucketName is the key-value bucket of the store's snapshots.
-func snapshotBucketName(store string) string { return snapshotBucket + escapeToken(store) }
-
-// snapshotKey is the key of the snapshots of the named model of entity.
-func snapshotKey(entity, name string) string {
-	typ, id, _ := strings.Cut(entity, ".")
-	return escapeToken(typ) + "." + escapeToken(id) + "." + escapeToken(name)
-}
-
-// snapshotSubject is the subject the snapshot is stored on.
-func snapshotSubject(store, entity, name string) string {
-	return "$KV." + snapshotBucketName(store) + "." + snapshotKey(entity, name)
-}
-
-// escapeToken makes s usable in a bucket name and as a key token: ASCII
-// letters, digits and '-' stay, every other byte becomes '_' and two hex
-// digits. Distinct strings stay distinct.
-func escapeToken(s string) string {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if !isPlainByte(s[i]) {
-			plain = false
-			break
-		}
+func marshalSnapshot(model Evolver) ([]byte, error) {
+	if m, ok := model.(snapshotter); ok {
+		return m.marshalSnapshot()
 	}
-	if plain {
-		return s
-	}
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if isPlainByte(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('_')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&0xF])
-	}
-	return b.String()
+	return model.(encoding.BinaryMarshaler).MarshalBinary()
 }
 
-func isPlainByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+func restoreSnapshot(model Evolver, data []byte, entity string, seq uint64) error {
+	if m, ok := model.(snapshotter); ok {
+		return m.restoreSnapshot(data, entity, seq)
+	}
+	return model.(encoding.BinaryUnmarshaler).UnmarshalBinary(data)
+}
+
+func (m *Model[T]) snapshotCapable(save bool) error { return stateCanSnapshot(m.t, save) }
+
+func (m *Model[T]) marshalSnapshot() ([]byte, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return any(m.t).(encoding.BinaryMarshaler).MarshalBinary()
+}
+
+// restoreSnapshot replaces the model's state with data, the state as of the
+// entity's event at seq; the model's sequences become the entity's.
+func (m *Model[T]) restoreSnapshot(data []byte, entity string, seq uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := any(m.t).(encoding.BinaryUnmarshaler).UnmarshalBinary(data); err != nil {
+		return err
+	}
+	clear(m.last)
+	m.last[entity] = seq
+	m.sequence = seq
+	return nil
 }
 
 // storeStamp identifies this incarnation of the store: when its stream was
@@ -240,63 +165,119 @@ type snapshot struct {
 }
 
 // snapshotRequest asks for the snapshot of entity under cfg; the answer
-// arrives on inbox.snap.
-func (r *directReader) snapshotRequest(entity string, cfg *SnapshotConfig) error {
-	subject := "$JS.API.DIRECT.GET.KV_" + snapshotBucketName(r.s.name) + "." + snapshotSubject(r.s.name, entity, cfg.name())
-	return r.s.m.nc.PublishRequest(subject, r.inbox+".snap", nil)
+// comes with tag.
+func (s *EventStore) snapshotRequest(c *jsapi.Collector, tag, entity string, cfg *SnapshotConfig) error {
+	subject := jsapi.DirectGetSubject(wire.SnapshotStream(s.name)) + "." + wire.SnapshotSubject(s.name, entity, cfg.name())
+	return c.Request(subject, tag, nil)
 }
 
-// parseSnapshot reads the answer to snapshotRequest, which next returned
-// with err.
-func (s *EventStore) parseSnapshot(msg *nats.Msg, err error, cfg *SnapshotConfig) (snapshot, error) {
-	if errors.Is(err, nats.ErrNoResponders) {
-		return snapshot{}, nil // no bucket yet
-	}
+// parseSnapshot reads the answer to snapshotRequest.
+func (s *EventStore) parseSnapshot(msg *nats.Msg, cfg *SnapshotConfig) (snapshot, error) {
 	if len(msg.Data) == 0 {
 		switch msg.Header.Get("Status") {
-		case "404": // no snapshot
+		case "404", "503": // no snapshot, no bucket yet
 			return snapshot{}, nil
 		case "":
 		default:
-			return snapshot{}, fmt.Errorf("rita: snapshot of store %q: %s %s", s.name, msg.Header.Get("Status"), msg.Header.Get("Description"))
+			return snapshot{}, fmt.Errorf("snapshot: status %s %s", msg.Header.Get("Status"), msg.Header.Get("Description"))
 		}
 	}
 	rev, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
 	if err != nil {
-		return snapshot{}, fmt.Errorf("rita: snapshot of store %q: revision: %w", s.name, err)
+		return snapshot{}, fmt.Errorf("snapshot: revision: %w", err)
 	}
 	snap := snapshot{revision: rev, data: msg.Data}
 	if op := msg.Header.Get("KV-Operation"); op != "" {
 		return snap, nil // deleted or purged
 	}
-	seq, err := strconv.ParseUint(msg.Header.Get(hdrSnapSequence), 10, 64)
-	count, cerr := strconv.ParseUint(msg.Header.Get(hdrSnapCount), 10, 64)
+	seq, err := strconv.ParseUint(msg.Header.Get(wire.HdrSnapSequence), 10, 64)
+	count, cerr := strconv.ParseUint(msg.Header.Get(wire.HdrSnapCount), 10, 64)
 	snap.seq, snap.count = seq, count
 	snap.usable = err == nil && cerr == nil && seq > 0 && count > 0 &&
-		msg.Header.Get(hdrSnapFormat) == snapshotFormat &&
-		msg.Header.Get(hdrSnapVersion) == cfg.Version &&
-		msg.Header.Get(hdrSnapStore) == s.storeStamp()
+		msg.Header.Get(wire.HdrSnapFormat) == wire.SnapshotFormat &&
+		msg.Header.Get(wire.HdrSnapVersion) == cfg.Version &&
+		msg.Header.Get(wire.HdrSnapStore) == s.storeStamp()
 	return snap, nil
 }
 
 // snapshotEntity returns the entity WithSnapshot may load: the one filter,
 // naming one entity.
-func snapshotEntity(cfg *evolveConfig) (string, error) {
+func snapshotEntity(cfg *config) (string, error) {
 	if len(cfg.filters) != 1 {
 		return "", fmt.Errorf("%w: WithSnapshot needs exactly one filter naming an entity, got %d", ErrInvalidOption, len(cfg.filters))
 	}
 	f := cfg.filters[0]
-	if validateEntity(f) != nil || strings.Count(f, ".") != 1 {
+	if !wire.ValidEntity(f) {
 		return "", fmt.Errorf("%w: WithSnapshot needs a filter naming one entity, <entity-type>.<entity-id>, not %q", ErrInvalidOption, f)
 	}
-	if cfg.afterSeq != 0 {
+	if cfg.after != 0 {
 		return "", fmt.Errorf("%w: WithSnapshot does not go with WithAfterSequence", ErrInvalidOption)
 	}
 	return f, nil
 }
 
+// entityState is what the lookups before a snapshot load or save found.
+type entityState struct {
+	snap   snapshot
+	last   *jsapi.Msg // the entity's last event; nil: none
+	counts *jsapi.Counts
+	event  *jsapi.Msg // the event at the sequence asked for, if asked
+
+	snapErr error // why the snapshot could not be read
+}
+
+// lookUpEntity asks, in one round trip, for the snapshot of entity under
+// cfg, the entity's last event and its number of events (and, with at > 0,
+// the event at sequence at), trying again after transient failures.
+func (s *EventStore) lookUpEntity(ctx context.Context, entity string, cfg *SnapshotConfig, at uint64) (*entityState, error) {
+	filter := wire.EntityPattern(s.name, entity)
+	var st *entityState
+	err := s.src.Do(ctx, "the snapshot and the entity's last event", func(ctx context.Context) error {
+		c, err := jsapi.NewCollector(ctx, s.m.nc, 0)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		tags := []string{"snap", "last", "count"}
+		err = errors.Join(
+			s.snapshotRequest(c, "snap", entity, cfg),
+			c.Request(jsapi.MsgGetSubject(s.src.Stream), "last", jsapi.LastBody(filter, false)),
+			c.Request(jsapi.StreamInfoSubject(s.src.Stream), "count", jsapi.CountBody(filter)),
+		)
+		if err == nil && at > 0 {
+			tags = append(tags, "event")
+			err = c.Request(jsapi.DirectGetSubject(s.src.Stream), "event", jsapi.SeqBody(at))
+		}
+		if err != nil {
+			return err
+		}
+		answers, err := c.Gather(tags...)
+		if err != nil {
+			return err
+		}
+		st = &entityState{}
+		if st.last, err = jsapi.ParseLast(answers["last"]); err != nil {
+			return err
+		}
+		if st.counts, err = jsapi.ParseCount(answers["count"]); err != nil {
+			return err
+		}
+		if msg := answers["event"]; msg != nil {
+			if st.event, err = jsapi.ParseOne(msg); err != nil {
+				return err
+			}
+		}
+		st.snap, st.snapErr = s.parseSnapshot(answers["snap"], cfg)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rita: read store %q: %w", s.name, err)
+	}
+	return st, nil
+}
+
 // evolveSnapshot is Evolve with WithSnapshot.
-func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evolveConfig) (uint64, error) {
+func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *config) (uint64, error) {
 	snapCfg := cfg.snapshot
 	entity, err := snapshotEntity(cfg)
 	if err != nil {
@@ -305,78 +286,48 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 	if err := canSnapshot(model, snapCfg.Every > 0); err != nil {
 		return 0, err
 	}
-	filter := entityPattern(s.name, entity)
-
-	// The snapshot, the entity's last event and its number of events, all
-	// in flight together.
-	r, err := s.newDirectReader(ctx)
+	st, err := s.lookUpEntity(ctx, entity, snapCfg, 0)
 	if err != nil {
 		return 0, err
 	}
-	defer r.close()
-	if err := r.snapshotRequest(entity, snapCfg); err != nil {
-		return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
+	if st.snapErr != nil {
+		// A snapshot that cannot be read is not used; the events are.
+		s.m.logger.Warn("rita: snapshot not read", "store", s.name, "entity", entity, "error", st.snapErr)
 	}
-	if err := r.lastRequest(filter); err != nil {
-		return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
-	}
-	if err := r.countRequest(filter); err != nil {
-		return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
-	}
-	var (
-		snap    snapshot
-		lastMsg *directMsg
-		counts  *subjectCounts
-	)
-	for range 3 {
-		msg, err := r.next()
-		if msg != nil && strings.HasSuffix(msg.Subject, ".snap") {
-			if snap, err = s.parseSnapshot(msg, err, snapCfg); err != nil {
-				// A snapshot that cannot be read is not used; the events are.
-				s.m.logger.Warn("rita: snapshot not read", "store", s.name, "entity", entity, "error", err)
-				snap = snapshot{}
-			}
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
-		}
-		if strings.HasSuffix(msg.Subject, ".count") {
-			counts, err = parseCount(s.name, msg)
-		} else {
-			lastMsg, err = parseLast(s.name, msg)
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	if lastMsg == nil {
+	if st.last == nil {
 		return 0, nil // no events
 	}
-	L, count := lastMsg.seq, counts.total
+	L, count, snap := st.last.Seq, st.counts.Total, st.snap
+	filter := wire.EntityPattern(s.name, entity)
+	apply := func(m *jsapi.Msg) error {
+		e, err := decodeEvent(s.m.types, m)
+		if err != nil {
+			return err
+		}
+		if err := model.Evolve(e); err != nil {
+			return fmt.Errorf("rita: evolve event %d (%s): %w", e.sequence, e.Type, err)
+		}
+		return nil
+	}
 
 	// From the snapshot, when the events after it can be had and nothing
 	// before it was removed: it held count events, and with the tail that
 	// must be all there are.
-	if snap.usable && snap.seq <= L && (cfg.stopSeq == 0 || cfg.stopSeq >= L) {
-		tail, err := s.snapshotTail(ctx, entity, snap.seq, lastMsg)
+	if snap.usable && snap.seq <= L && (cfg.stop == 0 || cfg.stop >= L) {
+		tail, err := read.Tail(ctx, s.src, filter, snap.seq, st.last)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("rita: read store %q: %w", s.name, err)
 		}
 		if tail != nil && snap.count+uint64(len(tail)) == count {
 			if err := restoreSnapshot(model, snap.data, entity, snap.seq); err != nil {
 				return 0, fmt.Errorf("rita: restore snapshot of %s at sequence %d: %w", entity, snap.seq, err)
 			}
 			last := snap.seq
-			for _, m := range tail {
-				e, err := decodeDirect(s, m)
-				if err != nil {
+			for i := range tail {
+				if err := apply(&tail[i]); err != nil {
 					return last, err
 				}
-				if err := model.Evolve(e); err != nil {
-					return last, fmt.Errorf("rita: evolve event %d (%s): %w", e.sequence, e.Type, err)
-				}
-				last = e.sequence
+				last = tail[i].Seq
 			}
 			if snapCfg.Every > 0 && len(tail) >= snapCfg.Every {
 				s.saveSnapshot(ctx, model, entity, last, snap.count+uint64(len(tail)), snap.revision, snapCfg)
@@ -387,19 +338,19 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *evo
 
 	// From the start.
 	var last, applied uint64
-	err = s.readDirect(ctx, filter, 0, cfg.stopSeq, L, counts, func(m directMsg) error {
-		e, err := decodeDirect(s, m)
-		if err != nil {
-			return err
+	var applyErr error
+	err = read.Entity(ctx, s.src, filter, 0, cfg.stop, read.Known{Last: st.last, Counts: st.counts}, func(m *read.Msg) error {
+		if applyErr = apply(&m.Msg); applyErr != nil {
+			return applyErr
 		}
-		if err := model.Evolve(e); err != nil {
-			return fmt.Errorf("rita: evolve event %d (%s): %w", e.sequence, e.Type, err)
-		}
-		last = e.sequence
+		last = m.Seq
 		applied++
 		return nil
 	})
 	if err != nil {
+		if applyErr == nil {
+			err = fmt.Errorf("rita: read store %q: %w", s.name, err)
+		}
 		return last, err
 	}
 	if snapCfg.Every > 0 && applied >= uint64(snapCfg.Every) && last == L && applied == count {
@@ -426,24 +377,26 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 		return err
 	}
 	msg := &nats.Msg{
-		Subject: snapshotSubject(s.name, entity, cfg.name()),
+		Subject: wire.SnapshotSubject(s.name, entity, cfg.name()),
 		Header: nats.Header{
-			hdrSnapFormat:                       {snapshotFormat},
-			hdrSnapVersion:                      {cfg.Version},
-			hdrSnapSequence:                     {strconv.FormatUint(seq, 10)},
-			hdrSnapCount:                        {strconv.FormatUint(count, 10)},
-			hdrSnapStore:                        {s.storeStamp()},
+			wire.HdrSnapFormat:                  {wire.SnapshotFormat},
+			wire.HdrSnapVersion:                 {cfg.Version},
+			wire.HdrSnapSequence:                {strconv.FormatUint(seq, 10)},
+			wire.HdrSnapCount:                   {strconv.FormatUint(count, 10)},
+			wire.HdrSnapStore:                   {s.storeStamp()},
 			jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revision, 10)},
 		},
 		Data: data,
 	}
-	_, err = s.m.js.PublishMsg(ctx, msg)
+	// No retries on "no responders": it means the bucket is missing, and
+	// is made at once.
+	_, err = s.m.js.PublishMsg(ctx, msg, jetstream.WithRetryAttempts(0))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		if err = s.createSnapshotBucket(ctx); err == nil {
 			_, err = s.m.js.PublishMsg(ctx, msg)
 		}
 	}
-	if hasErrorCode(err, errCodeWrongLastSequence) {
+	if jsapi.HasCode(err, jsapi.CodeWrongLastSequence) {
 		return nil
 	}
 	if err != nil {
@@ -456,7 +409,7 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 // storage and replicas, keeping one value per key.
 func (s *EventStore) createSnapshotBucket(ctx context.Context) error {
 	cfg := jetstream.KeyValueConfig{
-		Bucket:      snapshotBucketName(s.name),
+		Bucket:      wire.SnapshotBucket(s.name),
 		Description: fmt.Sprintf("rita: snapshots of the models of event store %q", s.name),
 		History:     1,
 	}
@@ -482,8 +435,8 @@ func (s *EventStore) createSnapshotBucket(ctx context.Context) error {
 // implement encoding.BinaryMarshaler, and with ErrInvalidArgument if seq is
 // not the sequence of one of the entity's events.
 func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity string, seq uint64, cfg SnapshotConfig) error {
-	if ctx == nil {
-		return errNilContext
+	if err := s.check(ctx); err != nil {
+		return err
 	}
 	if model == nil {
 		return fmt.Errorf("%w: nil model", ErrInvalidArgument)
@@ -507,100 +460,36 @@ func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity str
 	}
 	// The event at seq must be the entity's; the current snapshot (its
 	// revision, and whether it is later), the entity's last event and its
-	// number of events are needed too: all in flight together.
-	filter := entityPattern(s.name, entity)
-	r, err := s.newDirectReader(ctx)
+	// number of events are needed too.
+	st, err := s.lookUpEntity(ctx, entity, &cfg, seq)
 	if err != nil {
 		return err
 	}
-	defer r.close()
-	err = r.snapshotRequest(entity, &cfg)
-	if err == nil {
-		err = s.m.nc.PublishRequest(directGetSubject(s.name), r.inbox+".event", fmt.Appendf(nil, `{"seq":%d}`, seq))
+	if st.snapErr != nil {
+		return fmt.Errorf("rita: save snapshot of %s in store %q: %w", entity, s.name, st.snapErr)
 	}
-	if err == nil {
-		err = r.lastRequest(filter)
-	}
-	if err == nil {
-		err = r.countRequest(filter)
-	}
-	if err != nil {
-		return fmt.Errorf("rita: save snapshot of %s in store %q: %w", entity, s.name, err)
-	}
-	var (
-		snap    snapshot
-		event   *nats.Msg
-		lastMsg *directMsg
-		count   uint64
-	)
-	for range 4 {
-		msg, err := r.next()
-		if msg != nil && strings.HasSuffix(msg.Subject, ".snap") {
-			if snap, err = s.parseSnapshot(msg, err, &cfg); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("rita: save snapshot of %s in store %q: %w", entity, s.name, err)
-		}
-		switch {
-		case strings.HasSuffix(msg.Subject, ".event"):
-			event = msg
-		case strings.HasSuffix(msg.Subject, ".count"):
-			var c *subjectCounts
-			if c, err = parseCount(s.name, msg); err == nil {
-				count = c.total
-			}
-		default:
-			lastMsg, err = parseLast(s.name, msg)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if subject := event.Header.Get(jetstream.SubjectHeader); !subjectMatches(filter, subject) || lastMsg == nil {
+	filter := wire.EntityPattern(s.name, entity)
+	if st.event == nil || !wire.Matches(filter, st.event.Subject) || st.last == nil {
 		return fmt.Errorf("%w: snapshot of %s: sequence %d is not one of its events", ErrInvalidArgument, entity, seq)
 	}
-	if snap.usable && snap.seq >= seq {
+	if st.snap.usable && st.snap.seq >= seq {
 		return nil
 	}
 	// The snapshot holds the events up to seq: all but those after it.
-	if lastMsg.seq > seq {
+	count := st.counts.Total
+	if st.last.Seq > seq {
 		var after uint64
-		err := s.readDirect(ctx, filter, seq, 0, lastMsg.seq, nil, func(directMsg) error {
+		err := read.Entity(ctx, s.src, filter, seq, 0, read.Known{Last: st.last}, func(*read.Msg) error {
 			after++
 			return nil
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("rita: read store %q: %w", s.name, err)
 		}
 		if after >= count {
 			return fmt.Errorf("%w: snapshot of %s: sequence %d is not one of its events", ErrInvalidArgument, entity, seq)
 		}
 		count -= after
 	}
-	return s.putSnapshot(ctx, model, entity, seq, count, snap.revision, &cfg)
-}
-
-// decodeDirect decodes a message read by readDirect.
-func decodeDirect(s *EventStore, m directMsg) (*Event, error) {
-	var ts time.Time
-	if m.header.Get(hdrTime) == "" {
-		t, err := m.timestamp()
-		if err != nil {
-			return nil, fmt.Errorf("%w: sequence %d: time stamp: %w", ErrEventDecode, m.seq, err)
-		}
-		ts = t
-	}
-	return decodeEvent(s.m.types, m.subject, m.header, m.data, m.seq, ts)
-}
-
-// deleteSnapshots removes the store's snapshot bucket, if there is one.
-func (m *Manager) deleteSnapshots(ctx context.Context, store string) error {
-	err := m.js.DeleteKeyValue(ctx, snapshotBucketName(store))
-	if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return fmt.Errorf("rita: delete snapshots of store %q: %w", store, err)
-	}
-	return nil
+	return s.putSnapshot(ctx, model, entity, seq, count, st.snap.revision, &cfg)
 }

@@ -4,19 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/synadia-labs/rita/internal/read"
+	"github.com/synadia-labs/rita/internal/wire"
 )
 
-// Watcher represents an active event subscription. Call Stop to drain pending
-// messages and stop the underlying consumer.
+// Watcher represents an active event subscription. Call Stop to stop
+// applying events and remove the underlying consumer.
+//
+// Watchers are made by Watch; the interface is not meant to be implemented
+// elsewhere. Its methods are safe for concurrent use.
 type Watcher interface {
+	// Stop stops the watcher: once it returns, no event is applied any
+	// more, the watcher's goroutines have ended and its consumer is
+	// removed. It may be called more than once and from the error
+	// handler (which then does not wait for the goroutine it runs on). It
+	// must not be called from the Evolver.
 	Stop()
+
+	// Closed returns a channel that is closed once the watcher has ended:
+	// after Stop, or by itself, when its connection was closed or its
+	// store deleted.
+	Closed() <-chan struct{}
+
+	// Err returns why the watcher ended by itself, once Closed is closed;
+	// nil while it runs and after Stop.
+	Err() error
 }
 
 // Watch creates a watcher that asynchronously consumes events from the event
@@ -39,81 +58,67 @@ type Watcher interface {
 // default, logged through the Manager's logger) and the watcher goes on: an
 // event that fails during catch-up still counts as caught up. Each failure of
 // the consumer goes to the error handler too, with a nil event and message.
-// If ctx ends before catch-up, Watch stops the watcher and returns the
-// context's error; without a deadline, it gives up after failing to reach
-// the store for 30 s. ctx only bounds Watch itself: the watcher runs until
-// Stop, or until the connection is closed or the store deleted (which the
-// error handler is told).
 //
-// With WithDurable it uses a durable consumer instead, which resumes after
-// the last event applied; see WithDurable.
+// While it sets up and catches up, Watch tries again after transient
+// failures until ctx ends (or, without a deadline, until it has failed to
+// reach the store for 30 s); it then stops the watcher and returns an error
+// that matches the context's error. ctx only bounds Watch itself: the
+// watcher runs until Stop, or until the connection is closed or the store
+// deleted (see Watcher.Closed).
+//
+// Watch keeps no state on the server; Durable(name).Watch resumes after a
+// restart instead.
 func (s *EventStore) Watch(ctx context.Context, model Evolver, opts ...WatchOption) (Watcher, error) {
-	if s == nil {
-		return nil, errNilStore
-	}
-	if ctx == nil {
-		return nil, errNilContext
-	}
-	if model == nil {
-		return nil, fmt.Errorf("%w: nil model", ErrInvalidArgument)
-	}
-	cfg, err := newWatchConfig(opts)
+	cfg, err := begin(s, ctx, opWatch, "model", model == nil, opts)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.durable.name != "" {
-		return s.watchDurable(ctx, model, cfg) // durable_watch.go
-	}
-	if err := cfg.checkPlainWatch(); err != nil {
-		return nil, err
-	}
-	subjects, match, err := s.selectSubjects(cfg.filters)
+	w, err := s.watch(ctx, model, cfg)
 	if err != nil {
 		return nil, err
 	}
-	spec := readSpec{subjects: subjects, match: match, afterSeq: cfg.afterSeq}
+	return w, nil
+}
+
+// watch starts a watcher of cfg (selection, error handler, no wait).
+func (s *EventStore) watch(ctx context.Context, model Evolver, cfg *config) (*watcher, error) {
+	spec, err := s.readSpec(cfg.filters)
+	if err != nil {
+		return nil, err
+	}
+	spec.After = cfg.after
 	w := &watcher{
 		store:      s,
 		model:      model,
-		match:      match,
 		spec:       spec,
 		errHandler: cfg.errHandler,
-		replicated: s.replicated(),
 		caughtUp:   make(chan struct{}),
 		stopCh:     make(chan struct{}),
 		done:       make(chan struct{}),
 		listenDone: make(chan struct{}),
 	}
 	if w.errHandler == nil {
-		w.errHandler = w.logError
+		w.errHandler = func(err error, e *Event, _ jetstream.Msg) { s.m.logError("watch", "", s.name, err, e) }
 	}
-	// A Watch without a deadline gives up on a store it cannot reach,
-	// rather than wait forever: while it sets up, and until it has caught
-	// up unless it does not wait for that.
-	var giveUpAfter time.Duration
-	if _, ok := ctx.Deadline(); !ok {
-		giveUpAfter = maxOutage
-	}
-	if w.replicated {
-		target, err := s.leaderBound(ctx, spec.bounds(), time.Time{}, giveUpAfter)
+	if s.src.Replicated {
+		target, err := read.Bound(ctx, s.src, spec.Bounds(), time.Time{})
 		if err != nil {
 			return nil, fmt.Errorf("rita: watch store %q: %w", s.name, err)
 		}
-		w.target = max(target, cfg.afterSeq)
+		w.target = max(target, cfg.after)
 	}
-	w.reader = newOrderedReader(s, spec)
-	w.reader.giveUpAfter = giveUpAfter
-	if err := w.reader.connect(ctx); err != nil {
+	w.reader = read.NewOrdered(ctx, s.src, spec)
+	if err := w.reader.Connect(ctx); err != nil {
 		return nil, fmt.Errorf("rita: watch store %q: %w", s.name, err)
 	}
 	if cfg.noWait {
-		w.reader.giveUpAfter = 0
+		w.reader.Unbounded()
 	}
-	w.reader.onError = func(err error) {
+	w.reader.OnError = func(err error) {
 		w.handleError(fmt.Errorf("rita: watch store %q: %w", s.name, err), nil, nil)
 	}
-	w.pending = w.reader.pending
-	if w.replicated && w.target == cfg.afterSeq || !w.replicated && w.pending == 0 {
+	w.pending = w.reader.Pending()
+	if s.src.Replicated && w.target == cfg.after || !s.src.Replicated && w.pending == 0 {
 		w.caughtUpNow()
 	}
 	w.runCtx, w.cancel = context.WithCancel(context.Background())
@@ -134,7 +139,7 @@ func (s *EventStore) Watch(ctx context.Context, model Evolver, opts ...WatchOpti
 	}
 }
 
-// watcher applies the messages of an orderedReader to a model, on its own
+// watcher applies the messages of an Ordered reader to a model, on its own
 // goroutine (run), until Stop. A second goroutine (listen) makes the reader
 // replace its consumer when the connection has moved to another server, so
 // events flow again without waiting for missed heartbeats.
@@ -146,18 +151,16 @@ func (s *EventStore) Watch(ctx context.Context, model Evolver, opts ...WatchOpti
 type watcher struct {
 	store      *EventStore
 	model      Evolver
-	match      []string
-	spec       readSpec
-	reader     *orderedReader
+	spec       *read.Spec
+	reader     *read.Ordered
 	errHandler func(error, *Event, jetstream.Msg)
 	runCtx     context.Context // ends with Stop
 	cancel     context.CancelFunc
 
-	replicated bool
-	target     uint64 // replicated: caught up at this sequence
-	pending    uint64 // otherwise: matching events stored at the start
-	delivered  uint64 // touched by run only
-	idles      int    // touched by run only
+	target    uint64 // replicated: caught up at this sequence
+	pending   uint64 // otherwise: matching events stored at the start
+	delivered uint64 // touched by run only
+	idles     int    // touched by run only
 
 	mu        sync.Mutex
 	stopped   atomic.Bool
@@ -169,13 +172,9 @@ type watcher struct {
 	stopCh       chan struct{} // closed by Stop
 	done         chan struct{} // closed when run has ended
 	listenDone   chan struct{} // closed when listen has ended
-	err          error         // why run ended; read after done is closed
+	err          error         // why run ended by itself; read after done is closed
 }
 
-// Stop stops the watcher: once it returns, no event is applied any more, the
-// watcher's goroutines have ended and its consumer is removed. It may be
-// called more than once and from the error handler (which then does not wait
-// for the goroutine it runs on). It must not be called from the Evolver.
 func (w *watcher) Stop() {
 	w.stopOnce.Do(func() {
 		w.mu.Lock()
@@ -190,8 +189,15 @@ func (w *watcher) Stop() {
 	}
 }
 
-func (w *watcher) markCaughtUp() {
-	w.caughtUpOnce.Do(func() { close(w.caughtUp) })
+func (w *watcher) Closed() <-chan struct{} { return w.done }
+
+func (w *watcher) Err() error {
+	select {
+	case <-w.done:
+		return w.err
+	default:
+		return nil
+	}
 }
 
 func (w *watcher) isCaughtUp() bool {
@@ -201,6 +207,13 @@ func (w *watcher) isCaughtUp() bool {
 	default:
 		return false
 	}
+}
+
+// caughtUpNow marks the watcher caught up; from then on it no longer gives
+// up on an unreachable store.
+func (w *watcher) caughtUpNow() {
+	w.reader.Unbounded()
+	w.caughtUpOnce.Do(func() { close(w.caughtUp) })
 }
 
 // run takes messages until the watcher is stopped or the reader fails for
@@ -214,17 +227,16 @@ func (w *watcher) run() {
 		// asks the leader again, and a reader that may give up notices a
 		// server that is gone.
 		var idle time.Duration
-		if !w.isCaughtUp() && (w.replicated || w.reader.giveUpAfter > 0) {
-			idle = readIdle
+		if !w.isCaughtUp() {
+			idle = read.Idle
 		}
-		msg, md, err := w.reader.next(w.runCtx, idle)
-		if errors.Is(err, errIdle) {
+		msg, err := w.reader.Next(w.runCtx, idle)
+		if errors.Is(err, read.ErrIdle) {
 			w.idle()
 			continue
 		}
 		if err != nil {
 			if w.stopped.Load() {
-				w.err = jetstream.ErrMsgIteratorClosed
 				return
 			}
 			w.err = err
@@ -232,7 +244,7 @@ func (w *watcher) run() {
 			return
 		}
 		w.idles = 0
-		w.apply(msg, md)
+		w.apply(msg)
 	}
 }
 
@@ -240,42 +252,35 @@ func (w *watcher) run() {
 // leader whether anything is left to catch up on, and replaces a consumer
 // that stays silent.
 func (w *watcher) idle() {
-	if now, err := w.store.leaderLastSeq(w.runCtx, w.spec.bounds(), time.Time{}); err == nil {
-		done := max(w.reader.last, w.spec.afterSeq)
-		if w.replicated {
+	if now, err := read.BoundOnce(w.runCtx, w.store.src, w.spec.Bounds(), time.Time{}); err == nil {
+		done := max(w.reader.Last(), w.spec.After)
+		if w.store.src.Replicated {
 			// The target may have been removed by a limit meanwhile.
-			w.target = min(w.target, max(now, w.spec.afterSeq))
+			w.target = min(w.target, max(now, w.spec.After))
 		}
-		if now <= done || w.replicated && done >= w.target {
+		if now <= done || w.store.src.Replicated && done >= w.target {
 			w.caughtUpNow()
 			return
 		}
 	}
-	if w.idles++; w.idles >= readStallIdles {
-		w.reader.restart()
+	if w.idles++; w.idles >= read.StallIdles {
+		w.reader.Restart()
 		w.idles = 0
 	}
 }
 
-// caughtUpNow marks the watcher caught up; from then on it no longer gives
-// up on an unreachable store.
-func (w *watcher) caughtUpNow() {
-	w.reader.giveUpAfter = 0
-	w.markCaughtUp()
-}
-
-func (w *watcher) apply(msg jetstream.Msg, md *jetstream.MsgMetadata) {
+func (w *watcher) apply(msg *read.Msg) {
 	w.delivered++
-	if w.replicated && md.Sequence.Stream >= w.target ||
-		!w.replicated && (w.delivered >= w.pending || md.NumPending == 0) {
+	if w.store.src.Replicated && msg.Seq >= w.target ||
+		!w.store.src.Replicated && (w.delivered >= w.pending || msg.NumPending == 0) {
 		defer w.caughtUpNow()
 	}
-	if w.match != nil && !matchesAny(w.match, msg.Subject()) {
+	if w.spec.Match != nil && !wire.MatchesAny(w.spec.Match, msg.Subject) {
 		return
 	}
-	e, err := decodeEvent(w.store.m.types, msg.Subject(), msg.Headers(), msg.Data(), md.Sequence.Stream, md.Timestamp)
+	e, err := decodeEvent(w.store.m.types, &msg.Msg)
 	if err != nil {
-		w.handleError(err, nil, msg)
+		w.handleError(err, nil, msg.Raw)
 		return
 	}
 	w.mu.Lock()
@@ -286,7 +291,7 @@ func (w *watcher) apply(msg jetstream.Msg, md *jetstream.MsgMetadata) {
 	err = w.model.Evolve(e)
 	w.mu.Unlock()
 	if err != nil {
-		w.handleError(fmt.Errorf("rita: watch store %q: evolve event %d (%s): %w", w.store.name, e.sequence, e.Type, err), e, msg)
+		w.handleError(fmt.Errorf("rita: watch store %q: evolve event %d (%s): %w", w.store.name, e.sequence, e.Type, err), e, msg.Raw)
 	}
 }
 
@@ -296,16 +301,8 @@ func (w *watcher) handleError(err error, e *Event, msg jetstream.Msg) {
 	w.errHandler(err, e, msg)
 }
 
-func (w *watcher) logError(err error, e *Event, _ jetstream.Msg) {
-	attrs := []any{slog.String("store", w.store.name), slog.Any("error", err)}
-	if e != nil {
-		attrs = append(attrs, slog.Uint64("sequence", e.sequence), slog.String("entity", e.Entity), slog.String("type", e.Type))
-	}
-	w.store.m.logger.Error("rita: watch", attrs...)
-}
-
 func (w *watcher) removeConsumer() {
-	err := w.reader.close(context.Background())
+	err := w.reader.Close(context.Background())
 	if err != nil && !w.store.m.nc.IsClosed() {
 		w.handleError(fmt.Errorf("rita: watch store %q: remove consumer: %w", w.store.name, err), nil, nil)
 	}
@@ -325,7 +322,7 @@ func (w *watcher) listen() {
 				if !ok || st == nats.CLOSED {
 					return
 				}
-				w.reader.interrupt()
+				w.reader.Interrupt()
 			case <-w.stopCh:
 				return
 			case <-w.done:

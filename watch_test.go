@@ -526,7 +526,6 @@ func TestWatchInvalid(t *testing.T) {
 		want  error
 	}{
 		{"stop sequence", &recorder{}, []rita.WatchOption{rita.WithStopSequence(2)}, rita.ErrInvalidOption},
-		{"nil handler", &recorder{}, []rita.WatchOption{rita.WithErrHandler(nil)}, rita.ErrInvalidOption},
 		{"nil option", &recorder{}, []rita.WatchOption{nil}, rita.ErrInvalidOption},
 		{"too many tokens", &recorder{}, []rita.WatchOption{rita.WithFilters("a.b.c.d")}, rita.ErrSubjectTooManyTokens},
 		{"bad filter", &recorder{}, []rita.WatchOption{rita.WithFilters("a b")}, rita.ErrFilterInvalid},

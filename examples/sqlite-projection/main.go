@@ -162,7 +162,7 @@ func run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer w.Stop()
+	defer w.Stop(ctx)
 	cp, _ = p.LastSequence(ctx)
 	say("run 2: resumed after sequence %d, checkpoint now %d", from, cp)
 
@@ -200,7 +200,9 @@ func run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fw.Stop()
+	if err := fw.Stop(ctx); err != nil {
+		return err
+	}
 	a, err := dump(ctx, db)
 	if err != nil {
 		return err

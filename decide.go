@@ -1,0 +1,279 @@
+package rita
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/synadia-labs/rita/internal/jsapi"
+	"github.com/synadia-labs/rita/internal/wire"
+)
+
+// Metadata keys that Decide, DecideAndEvolve and their retrying variants set
+// on every event a command produces, so that the events can be traced back to
+// the command (causation) and to the request or conversation it belongs to
+// (correlation). They are stored like any other metadata, as the headers
+// Rita-Meta-causation-id and Rita-Meta-correlation-id.
+//
+// A value the decider set on an event is never overwritten.
+const (
+	// MetaCausationID is the key of the ID of the command that caused the
+	// event: Command.ID (filled from the Manager's ID generator when empty).
+	MetaCausationID = "causation-id"
+
+	// MetaCorrelationID is the key of the ID that correlates everything done
+	// for one request: the command's own Meta[MetaCorrelationID] when it has
+	// one, so that the ID flows from command to events to the commands they
+	// trigger; otherwise the command's ID, which then starts the correlation.
+	MetaCorrelationID = "correlation-id"
+)
+
+// Decide is a convenience method that combines a model's Decide invocation
+// followed by an Append. If either step fails, an error is returned.
+//
+// It returns the decided events and the sequence of the last one stored (on
+// a failed append, the events and the error). A decider error is returned
+// as is, and nothing is stored. A decider that
+// returns no events is not an error: nothing is stored and the sequence is 0.
+// An empty cmd.ID or cmd.Time is filled from the Manager's ID generator and
+// clock before the decider sees the command. Each decided event's Meta gets
+// the command's causation and correlation IDs (MetaCausationID,
+// MetaCorrelationID) unless the decider set them. A nil cmd is passed to
+// the decider as it is, and stamps nothing.
+//
+// The events are appended with the Expect the decider gave them: a Model
+// stamps each entity's first event with the last sequence it has seen of
+// it, so that a decision taken on stale state fails with
+// ErrSequenceConflict; a plain decider that sets no Expect gets no such
+// check. DecideWithRetry decides again after a conflict.
+func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
+	if err := s.checkCommand(ctx, model, cmd); err != nil {
+		return nil, 0, err
+	}
+	events, seq, err := s.decideOnce(ctx, model, cmd)
+	if err != nil {
+		return events, 0, err
+	}
+	return events, seq, nil
+}
+
+// DecideAndEvolve is a convenience method that decides, stores, and evolves a
+// model in one operation. If any step fails, an error is returned. Note, that
+// if the evolve step fails, the events have already been stored.
+//
+// Each stored event has its Sequence set before it evolves the model, so a
+// Model (which skips events it has applied) stays consistent with a Watch
+// feeding it the same events.
+func (s *EventStore) DecideAndEvolve(ctx context.Context, model DeciderEvolver, cmd *Command) ([]*Event, uint64, error) {
+	events, seq, err := s.Decide(ctx, model, cmd)
+	if err != nil || len(events) == 0 {
+		return events, seq, err
+	}
+	return events, seq, evolveStored(model, events, seq)
+}
+
+// DecideWithRetry is Decide that decides again when the append fails with
+// ErrSequenceConflict, because events were stored since the model last saw
+// the entities it decided on.
+//
+// After a conflict it waits (see WithBackoff), brings the model up to date
+// by evolving it with the events it missed, then asks it to decide the same
+// command afresh: the events of the failed attempt are discarded, and a
+// Model stamps the new ones with the sequences it has now seen. It makes at
+// most WithMaxAttempts attempts (3 by default). The events it missed are
+// read from the subjects whose expectations failed, after the lowest
+// sequence the failed decision expected (or from WithRetryFilters); an event
+// that an Expect says the model has already seen is not applied again.
+//
+// When every attempt conflicts, the error matches ErrSequenceConflict and
+// says how many attempts were made. If ctx ends while waiting, the error
+// matches both the context's error and ErrSequenceConflict. Any other
+// error (the decider's, an invalid event, a failed catch-up) ends it at
+// once. The command's ID and Time are filled once, so every attempt, and
+// the stored events' causation, share them. Like Decide, it does not evolve
+// the model with the events it stores; DecideAndEvolveWithRetry does.
+func (s *EventStore) DecideWithRetry(ctx context.Context, model DeciderEvolver, cmd *Command, opts ...DecideOption) ([]*Event, uint64, error) {
+	return s.decideWithRetry(ctx, model, cmd, false, opts)
+}
+
+// DecideAndEvolveWithRetry is DecideAndEvolve that decides again when the
+// append fails with ErrSequenceConflict, as DecideWithRetry does. Once the
+// events are stored, the model evolves with them; if that fails, the events
+// have already been stored.
+func (s *EventStore) DecideAndEvolveWithRetry(ctx context.Context, model DeciderEvolver, cmd *Command, opts ...DecideOption) ([]*Event, uint64, error) {
+	return s.decideWithRetry(ctx, model, cmd, true, opts)
+}
+
+func (s *EventStore) decideWithRetry(ctx context.Context, model DeciderEvolver, cmd *Command, evolve bool, opts []DecideOption) ([]*Event, uint64, error) {
+	if err := s.checkCommand(ctx, model, cmd); err != nil {
+		return nil, 0, err
+	}
+	cfg, err := configure(opDecide, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	for attempt := 1; ; attempt++ {
+		events, seq, err := s.decideOnce(ctx, model, cmd)
+		if err == nil {
+			if evolve && len(events) > 0 {
+				return events, seq, evolveStored(model, events, seq)
+			}
+			return events, seq, nil
+		}
+		if events == nil || !errors.Is(err, ErrSequenceConflict) {
+			// A decider's own error (no events) is never retried.
+			return nil, 0, err
+		}
+		if attempt >= cfg.maxAttempts {
+			return nil, 0, fmt.Errorf("rita: decide: gave up after %s: %w", attempts(attempt), err)
+		}
+		if cfg.notify != nil {
+			cfg.notify(attempt, err)
+		}
+		if werr := jsapi.Wait(ctx, cfg.backoff.Delay(attempt)); werr != nil {
+			return nil, 0, fmt.Errorf("rita: decide: %w while waiting to retry after %s: %w", werr, attempts(attempt), err)
+		}
+		if err := s.catchUp(ctx, model, events, cfg.retryFilters); err != nil {
+			return nil, 0, fmt.Errorf("rita: decide: catching up after a sequence conflict (attempt %d): %w", attempt, err)
+		}
+	}
+}
+
+// checkCommand refuses a nil store, context or model, and fills an empty
+// cmd.ID and cmd.Time.
+func (s *EventStore) checkCommand(ctx context.Context, model Decider, cmd *Command) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if model == nil {
+		return fmt.Errorf("%w: nil model", ErrInvalidArgument)
+	}
+	if cmd != nil && cmd.ID == "" {
+		cmd.ID = s.m.id.New()
+	}
+	if cmd != nil && cmd.Time.IsZero() {
+		cmd.Time = s.m.clock.Now()
+	}
+	return nil
+}
+
+// decideOnce asks model to decide on cmd and appends the events it returns,
+// stamped with the command's causation and correlation. It returns the
+// decided events also when the append fails, for a retry to learn from.
+func (s *EventStore) decideOnce(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
+	events, err := model.Decide(cmd)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(events) == 0 {
+		return events, 0, nil
+	}
+	correlate(cmd, events)
+	seq, err := s.Append(ctx, events)
+	return events, seq, err
+}
+
+// evolveStored evolves model with events that were stored up to seq.
+func evolveStored(model Evolver, events []*Event, seq uint64) error {
+	for _, e := range events {
+		if err := model.Evolve(e); err != nil {
+			return fmt.Errorf("rita: events stored up to sequence %d, but evolving the model failed: %w", seq, err)
+		}
+	}
+	return nil
+}
+
+// attempts says "1 attempt" or "n attempts".
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}
+
+// correlate sets the causation and correlation IDs of cmd on events, leaving
+// keys that are already set alone. It copies an event's Meta before adding to
+// it, since a decider may share one map between events or keep it. Nil events
+// are left for Append to refuse; a nil cmd sets nothing.
+func correlate(cmd *Command, events []*Event) {
+	if cmd == nil {
+		return
+	}
+	correlation := cmd.Meta[MetaCorrelationID]
+	if correlation == "" {
+		correlation = cmd.ID
+	}
+	for _, e := range events {
+		if e == nil {
+			continue
+		}
+		_, hasCause := e.Meta[MetaCausationID]
+		_, hasCorr := e.Meta[MetaCorrelationID]
+		if hasCause && hasCorr {
+			continue
+		}
+		meta := make(map[string]string, len(e.Meta)+2)
+		maps.Copy(meta, e.Meta)
+		if !hasCause {
+			meta[MetaCausationID] = cmd.ID
+		}
+		if !hasCorr {
+			meta[MetaCorrelationID] = correlation
+		}
+		e.Meta = meta
+	}
+}
+
+// expectation is what a failed decision said the model had seen: every
+// event on pattern (a subject pattern of the store) up to seq.
+type expectation struct {
+	pattern string
+	seq     uint64
+}
+
+// catchUp evolves model with the events it missed, as told by the Expects
+// of the events it decided on: those stored on the expected subjects (or on
+// filters, when given) after the lowest expected sequence. An event that
+// lies on an expected subject at or before that subject's expected sequence
+// was seen by the model, and is skipped.
+func (s *EventStore) catchUp(ctx context.Context, model Evolver, decided []*Event, filters []string) error {
+	var seen []expectation
+	var derived []string
+	after := uint64(0)
+	for _, e := range decided {
+		if e == nil || e.Expect == nil {
+			continue
+		}
+		filter := e.Entity
+		if e.Expect.Pattern != "" {
+			filter = e.Expect.Pattern
+		}
+		pattern, err := filterPattern(s.name, filter)
+		if err != nil {
+			return err
+		}
+		if len(seen) == 0 || e.Expect.Sequence < after {
+			after = e.Expect.Sequence
+		}
+		seen = append(seen, expectation{pattern: pattern, seq: e.Expect.Sequence})
+		derived = append(derived, filter)
+	}
+	if len(seen) == 0 {
+		// A conflict needs an Expect; without one there is nothing to read.
+		return fmt.Errorf("%w: no decided event has an Expect to catch up from", ErrSequenceConflict)
+	}
+	if len(filters) == 0 {
+		filters = derived
+	}
+	missed := EvolverFunc(func(e *Event) error {
+		for _, x := range seen {
+			if e.sequence <= x.seq && wire.Matches(x.pattern, e.subject) {
+				return nil
+			}
+		}
+		return model.Evolve(e)
+	})
+	_, err := s.Evolve(ctx, missed, WithFilters(filters...), WithAfterSequence(after))
+	return err
+}

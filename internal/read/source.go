@@ -1,0 +1,89 @@
+// Package read reads the events of a store in stream order: with an
+// ordered consumer that is replaced after any failure (Ordered, Read), or,
+// for one entity, with direct gets (Entity), always bounded by what the
+// store held when the read began. Every read rides out the faults of a live
+// cluster (a restarting server, a leader election, a reconnect) by trying
+// again from where it got to, under the retry rules of package jsapi.
+package read
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/synadia-labs/rita/internal/jsapi"
+)
+
+// Source is the store a read reads from.
+type Source struct {
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Stream string // the store's stream
+
+	// Replicated stores are bounded by what their stream leader reports
+	// (see Bound); others by the pending count of the first consumer.
+	Replicated bool
+
+	// Direct says whether the stream answers direct gets.
+	Direct bool
+
+	// Notify, if set, is told of each failure a read tries again after,
+	// with what it was waiting for.
+	Notify func(what string, attempt int, err error)
+}
+
+// notifier returns the retry notification for what.
+func (src *Source) notifier(what string) func(int, error) {
+	if src.Notify == nil {
+		return nil
+	}
+	return func(attempt int, err error) { src.Notify(what, attempt, err) }
+}
+
+// Do runs one request under jsapi's retry rules, telling Notify of each
+// retry.
+func (src *Source) Do(ctx context.Context, what string, req func(context.Context) error) error {
+	return jsapi.Do(ctx, what, src.notifier(what), req)
+}
+
+// Spec says which stored messages a read delivers.
+type Spec struct {
+	Subjects    []string // the consumer's filter subjects
+	Match       []string // if set, deliver only messages matching one of these
+	After       uint64   // start after this sequence
+	Stop        uint64   // 0: no stop
+	StartTime   time.Time
+	HeadersOnly bool
+}
+
+// Bounds are the subject patterns whose last messages bound a read of spec.
+func (spec *Spec) Bounds() []string {
+	if spec.Match != nil {
+		return spec.Match
+	}
+	return spec.Subjects
+}
+
+// Msg is a stored message as a read delivers it. A read hands out the same
+// Msg for every message: it is valid until the read delivers the next one.
+type Msg struct {
+	jsapi.Msg
+
+	// Raw is the consumer's message; nil for a direct get.
+	Raw jetstream.Msg
+
+	// NumPending is the number of matching messages the consumer had
+	// after this one when it delivered it (0 for a direct get).
+	NumPending uint64
+}
+
+// set makes m the Msg of a consumer's message.
+func (m *Msg) set(raw jetstream.Msg, md *jetstream.MsgMetadata) {
+	*m = Msg{
+		Msg:        jsapi.Msg{Subject: raw.Subject(), Header: raw.Headers(), Data: raw.Data(), Seq: md.Sequence.Stream, Time: md.Timestamp},
+		Raw:        raw,
+		NumPending: md.NumPending,
+	}
+}

@@ -1,0 +1,64 @@
+package wire
+
+import "strings"
+
+// Snapshots of the models of store NAME live in the key-value bucket
+// rita-snapshots-NAME, one key per entity and model,
+// "<entity-type>.<entity-id>.<name>", each token escaped (EscapeToken). A
+// value is the model's bytes with these headers.
+const (
+	HdrSnapFormat   = "Rita-Snapshot-Format"   // SnapshotFormat
+	HdrSnapVersion  = "Rita-Snapshot-Version"  // the model's version
+	HdrSnapSequence = "Rita-Snapshot-Sequence" // the entity's last event in it
+	HdrSnapCount    = "Rita-Snapshot-Count"    // the entity's events in it
+	HdrSnapStore    = "Rita-Snapshot-Store"    // when the store's stream was created
+
+	SnapshotFormat = "1"
+	snapshotBucket = "rita-snapshots-"
+)
+
+// SnapshotBucket is the key-value bucket of the store's snapshots.
+func SnapshotBucket(store string) string { return snapshotBucket + EscapeToken(store) }
+
+// SnapshotStream is the stream behind the snapshot bucket.
+func SnapshotStream(store string) string { return "KV_" + SnapshotBucket(store) }
+
+// SnapshotSubject is the subject of the snapshot of the named model of
+// entity ("<type>.<id>").
+func SnapshotSubject(store, entity, name string) string {
+	typ, id, _ := strings.Cut(entity, ".")
+	return "$KV." + SnapshotBucket(store) + "." + EscapeToken(typ) + "." + EscapeToken(id) + "." + EscapeToken(name)
+}
+
+// EscapeToken makes s usable in a bucket name and as a key token: ASCII
+// letters, digits and '-' stay, every other byte becomes '_' and two hex
+// digits. Distinct strings stay distinct.
+func EscapeToken(s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if !isPlainByte(s[i]) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isPlainByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('_')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xF])
+	}
+	return b.String()
+}
+
+func isPlainByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+}

@@ -1,0 +1,205 @@
+package rita
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/synadia-labs/rita/clock"
+	"github.com/synadia-labs/rita/id"
+	"github.com/synadia-labs/rita/internal/wire"
+	"github.com/synadia-labs/rita/types"
+)
+
+// Manager creates and manages EventStore instances. It provides shared
+// dependencies (type registry, ID generator, clock) to all stores it creates.
+//
+// A Manager is safe for concurrent use by multiple goroutines. It holds no
+// resources of its own: the connection stays the caller's to close (which
+// also ends the store's watchers and durable consumers). The methods of a
+// nil *Manager fail with ErrInvalidArgument.
+type Manager struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	types  *types.Registry
+	id     id.ID
+	clock  clock.Clock
+	logger *slog.Logger
+}
+
+// New initializes a new Manager instance with a NATS connection.
+//
+// It fails with ErrInvalidArgument for a nil connection. It makes no
+// request.
+func New(nc *nats.Conn, opts ...ManagerOption) (*Manager, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil NATS connection", ErrInvalidArgument)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("rita: jetstream: %w", err)
+	}
+	m := &Manager{nc: nc, js: js, id: id.NUID, clock: clock.Time}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil ManagerOption", ErrInvalidOption)
+		}
+		if err := o.configureManager(m); err != nil {
+			return nil, err
+		}
+	}
+	if m.logger == nil {
+		m.logger = slog.Default()
+	}
+	if m.id == nil {
+		m.id = id.NUID
+	}
+	if m.clock == nil {
+		m.clock = clock.Time
+	}
+	return m, nil
+}
+
+// CreateEventStore creates the event store given the configuration. The
+// stream is named ES_<name> and captures the subjects $ES.<name>.>.
+//
+// A name JetStream cannot take is refused before any request
+// (ErrEventStoreNameRequired, ErrEventStoreNameInvalid). Creating a store that
+// exists with the same configuration returns it; with a different one fails
+// with an error matching jetstream.ErrStreamNameAlreadyInUse.
+func (m *Manager) CreateEventStore(ctx context.Context, config EventStoreConfig) (*EventStore, error) {
+	if err := m.check(ctx); err != nil {
+		return nil, err
+	}
+	cfg, err := config.streamConfig()
+	if err != nil {
+		return nil, err
+	}
+	stream, err := m.js.CreateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("rita: create event store %q: %w", config.Name, err)
+	}
+	return m.newEventStore(config.Name, stream), nil
+}
+
+// GetEventStore opens an existing event store. A missing store fails with an
+// error matching jetstream.ErrStreamNotFound.
+func (m *Manager) GetEventStore(ctx context.Context, name string) (*EventStore, error) {
+	if err := m.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := validateStoreName(name); err != nil {
+		return nil, err
+	}
+	stream, err := m.js.Stream(ctx, wire.StreamName(name))
+	if err != nil {
+		return nil, fmt.Errorf("rita: get event store %q: %w", name, err)
+	}
+	return m.newEventStore(name, stream), nil
+}
+
+// UpdateEventStore updates the event store configuration. A missing store
+// fails with an error matching jetstream.ErrStreamNotFound; a change the
+// server does not allow (such as Storage) fails with the server's error.
+// EventStores opened before keep the configuration they were opened with.
+func (m *Manager) UpdateEventStore(ctx context.Context, config EventStoreConfig) error {
+	if err := m.check(ctx); err != nil {
+		return err
+	}
+	cfg, err := config.streamConfig()
+	if err != nil {
+		return err
+	}
+	if _, err := m.js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("rita: update event store %q: %w", config.Name, err)
+	}
+	return nil
+}
+
+// DeleteEventStore deletes the event store and every event in it, its
+// parked events and the snapshots of its models. A missing store fails with
+// an error matching jetstream.ErrStreamNotFound.
+func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
+	if err := m.check(ctx); err != nil {
+		return err
+	}
+	if err := validateStoreName(name); err != nil {
+		return err
+	}
+	if err := m.js.DeleteStream(ctx, wire.StreamName(name)); err != nil {
+		return fmt.Errorf("rita: delete event store %q: %w", name, err)
+	}
+	if err := m.js.DeleteStream(ctx, wire.ParkedStream(name)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("rita: delete parked events of store %q: %w", name, err)
+	}
+	if err := m.js.DeleteKeyValue(ctx, wire.SnapshotBucket(name)); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("rita: delete snapshots of store %q: %w", name, err)
+	}
+	return nil
+}
+
+// EventStores returns an iterator over the event stores on the connection,
+// each with its info, in no particular order. It yields a nil info and the
+// error once if listing fails (the iteration then ends). Streams that are
+// not event stores (of other applications, or a store's parked events) are
+// left out.
+//
+//	for info, err := range m.EventStores(ctx) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(info.Config.Name, info.Events)
+//	}
+func (m *Manager) EventStores(ctx context.Context) iter.Seq2[*EventStoreInfo, error] {
+	return func(yield func(*EventStoreInfo, error) bool) {
+		if err := m.check(ctx); err != nil {
+			yield(nil, err)
+			return
+		}
+		list := m.js.ListStreams(ctx, jetstream.WithStreamListSubject(wire.SubjectPrefix+">"))
+		for si := range list.Info() {
+			info, ok := storeInfo(si)
+			if ok && !yield(info, nil) {
+				return
+			}
+		}
+		if err := list.Err(); err != nil {
+			yield(nil, fmt.Errorf("rita: list event stores: %w", err))
+		}
+	}
+}
+
+// check refuses a nil manager or context.
+func (m *Manager) check(ctx context.Context) error {
+	switch {
+	case m == nil:
+		return errNilManager
+	case ctx == nil:
+		return errNilContext
+	}
+	return nil
+}
+
+// logError logs an error that has no handler to go to: of what (a watcher,
+// a durable consumer named name, a projection) of store, about e if set.
+func (m *Manager) logError(what, name, store string, err error, e *Event) {
+	attrs := []any{slog.String("store", store), slog.Any("error", err)}
+	if name != "" {
+		attrs = append(attrs, slog.String("name", name))
+	}
+	if e != nil {
+		attrs = append(attrs, slog.Uint64("sequence", e.sequence), slog.String("entity", e.Entity), slog.String("type", e.Type))
+	}
+	m.logger.Error("rita: "+what, attrs...)
+}
+
+var (
+	errNilContext = fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	errNilManager = fmt.Errorf("%w: nil *Manager", ErrInvalidArgument)
+	errNilStore   = fmt.Errorf("%w: nil *EventStore", ErrInvalidArgument)
+)
