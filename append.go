@@ -1,10 +1,12 @@
 package rita
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,7 +159,31 @@ func (s *EventStore) prepare(events []*Event) (msgs []*nats.Msg, ownID bool, err
 		}
 		msgs[i] = msg
 	}
+	if s.m.expectRequired {
+		if err := s.checkExpected(events, msgs); err != nil {
+			return nil, false, err
+		}
+	}
 	return msgs, ownID, nil
+}
+
+// checkExpected refuses events of an entity that no Expect of the call
+// covers.
+func (s *EventStore) checkExpected(events []*Event, msgs []*nats.Msg) error {
+	var patterns []string
+	for _, e := range events {
+		if e.Expect != nil {
+			p, _ := expectPattern(s.name, e) // checked by encodeEvent
+			patterns = append(patterns, p)
+		}
+	}
+	for i, m := range msgs {
+		if events[i].Expect == nil && !wire.MatchesAny(patterns, m.Subject) {
+			return fmt.Errorf("%w: event %d (entity %q) has no Expect, and this Manager requires one for every entity an append writes (WithExpectRequired): decide through rita.Model, which sets it, or set Event.Expect (ExpectSequence(0) for a new entity)",
+				ErrExpectRequired, i, events[i].Entity)
+		}
+	}
+	return nil
 }
 
 // publish stores msgs, one publish or one atomic batch, retrying transient
@@ -197,7 +223,7 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 			return 0, s.duplicateError(ctx, events, msgs)
 		}
 		if !inProcess && !jsapi.Transient(err) {
-			return 0, s.publishError(err)
+			return 0, s.publishError(ctx, events, err)
 		}
 		if !checkedStream && jsapi.NoResponders(err) {
 			// No responders also means the store is gone: ask the meta
@@ -232,18 +258,78 @@ func (s *EventStore) publishAttempt(ctx context.Context, msgs []*nats.Msg, attem
 }
 
 // publishError maps a refused publish to the package's errors.
-func (s *EventStore) publishError(err error) error {
+func (s *EventStore) publishError(ctx context.Context, events []*Event, err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
 		case jsapi.CodeWrongLastSequence, jsapi.CodeWrongLastSequenceConstant:
-			return fmt.Errorf("%w: store %q: %w", ErrSequenceConflict, s.name, jsapi.Refusal{APIError: apiErr})
+			return s.conflictError(ctx, events, apiErr)
 		}
 	}
 	if tooLarge(err) {
 		return fmt.Errorf("%w: store %q: %w", ErrEventTooLarge, s.name, err)
 	}
 	return fmt.Errorf("rita: append to store %q: %w", s.name, err)
+}
+
+// conflictError says which event's Expect failed. For a single event the
+// server's answer names the actual last sequence (unless the check was
+// made while another append was in process); for a batch it names no event,
+// so the expected subjects' last sequences are looked up, and the first
+// event whose expectation no longer holds is the one reported.
+func (s *EventStore) conflictError(ctx context.Context, events []*Event, apiErr *jetstream.APIError) error {
+	ce := &ConflictError{Store: s.name, err: jsapi.Refusal{APIError: apiErr}}
+	reported, hasReported := reportedLastSeq(apiErr)
+	var expecting []*Event
+	for _, e := range events {
+		if e.Expect != nil {
+			expecting = append(expecting, e)
+		}
+	}
+	if len(expecting) == 0 {
+		return ce // the server saw an expectation rita did not set
+	}
+	found := expecting[0]
+	var actual uint64
+	if len(expecting) == 1 && hasReported {
+		actual = reported
+	} else {
+		for _, e := range expecting {
+			last, err := s.lastOn(ctx, e)
+			if err != nil {
+				break // report the first expectation, without its actual
+			}
+			if last != e.Expect.Sequence {
+				found, actual = e, last
+				break
+			}
+		}
+	}
+	ce.EventID, ce.Entity = found.ID, found.Entity
+	ce.Pattern = cmp.Or(found.Expect.Pattern, found.Entity)
+	ce.Expected, ce.Actual = found.Expect.Sequence, actual
+	return ce
+}
+
+// reportedLastSeq reads the actual last sequence from the server's "wrong
+// last sequence: N" answer.
+func reportedLastSeq(apiErr *jetstream.APIError) (uint64, bool) {
+	_, n, ok := strings.Cut(apiErr.Description, "wrong last sequence: ")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(strings.TrimSpace(n), 10, 64)
+	return seq, err == nil
+}
+
+// lastOn returns the last sequence on the subjects e's Expect covers, as
+// the stream leader has it.
+func (s *EventStore) lastOn(ctx context.Context, e *Event) (uint64, error) {
+	pattern, err := expectPattern(s.name, e)
+	if err != nil {
+		return 0, err
+	}
+	return jsapi.LastSeq(ctx, s.m.nc, wire.StreamName(s.name), []string{pattern}, time.Time{}, jsapi.FirstAttemptTimeout)
 }
 
 // mayBeStoredAlready reports whether err may mean that the events are stored

@@ -1,10 +1,12 @@
 package rita
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/wire"
@@ -82,8 +84,10 @@ func (s *EventStore) DecideAndEvolve(ctx context.Context, model DeciderEvolver, 
 // command afresh: the events of the failed attempt are discarded, and a
 // Model stamps the new ones with the sequences it has now seen. It makes at
 // most WithMaxAttempts attempts (3 by default). The events it missed are
-// read from the subjects whose expectations failed, after the lowest
-// sequence the failed decision expected (or from WithRetryFilters); an event
+// read from each subject the failed decision expected, after the sequence
+// it expected of that subject, and applied in stream order (or, with
+// WithRetryFilters, from those filters after the lowest expected sequence);
+// so a retry reads what was stored since, not whole histories. An event
 // that an Expect says the model has already seen is not applied again.
 //
 // When every attempt conflicts, the error matches ErrSequenceConflict and
@@ -226,54 +230,76 @@ func correlate(cmd *Command, events []*Event) {
 }
 
 // expectation is what a failed decision said the model had seen: every
-// event on pattern (a subject pattern of the store) up to seq.
+// event on filter (pattern, as a subject pattern of the store) up to seq.
 type expectation struct {
+	filter  string
 	pattern string
 	seq     uint64
 }
 
+// seenBy reports whether an expectation says the model has seen e.
+func seenBy(seen []expectation, e *Event) bool {
+	for _, x := range seen {
+		if e.sequence <= x.seq && wire.Matches(x.pattern, e.subject) {
+			return true
+		}
+	}
+	return false
+}
+
 // catchUp evolves model with the events it missed, as told by the Expects
-// of the events it decided on: those stored on the expected subjects (or on
-// filters, when given) after the lowest expected sequence. An event that
-// lies on an expected subject at or before that subject's expected sequence
-// was seen by the model, and is skipped.
+// of the events it decided on: those stored on each expected subject after
+// the sequence expected of it, applied in stream order. So the cost of a
+// retry is what was stored since the model last looked, whatever the
+// length of the histories. With filters, it reads those instead, after the
+// lowest expected sequence. An event that an expectation says the model
+// has seen is skipped.
 func (s *EventStore) catchUp(ctx context.Context, model Evolver, decided []*Event, filters []string) error {
 	var seen []expectation
-	var derived []string
-	after := uint64(0)
 	for _, e := range decided {
 		if e == nil || e.Expect == nil {
 			continue
 		}
-		filter := e.Entity
-		if e.Expect.Pattern != "" {
-			filter = e.Expect.Pattern
-		}
-		pattern, err := filterPattern(s.name, filter)
+		pattern, err := expectPattern(s.name, e)
 		if err != nil {
 			return err
 		}
-		if len(seen) == 0 || e.Expect.Sequence < after {
-			after = e.Expect.Sequence
-		}
-		seen = append(seen, expectation{pattern: pattern, seq: e.Expect.Sequence})
-		derived = append(derived, filter)
+		seen = append(seen, expectation{filter: cmp.Or(e.Expect.Pattern, e.Entity), pattern: pattern, seq: e.Expect.Sequence})
 	}
 	if len(seen) == 0 {
 		// A conflict needs an Expect; without one there is nothing to read.
 		return fmt.Errorf("%w: no decided event has an Expect to catch up from", ErrSequenceConflict)
 	}
-	if len(filters) == 0 {
-		filters = derived
-	}
-	missed := EvolverFunc(func(e *Event) error {
-		for _, x := range seen {
-			if e.sequence <= x.seq && wire.Matches(x.pattern, e.subject) {
+	if len(filters) > 0 {
+		after := slices.MinFunc(seen, func(a, b expectation) int { return cmp.Compare(a.seq, b.seq) }).seq
+		missed := EvolverFunc(func(e *Event) error {
+			if seenBy(seen, e) {
 				return nil
 			}
+			return model.Evolve(e)
+		})
+		_, err := s.Evolve(ctx, missed, WithFilters(filters...), WithAfterSequence(after))
+		return err
+	}
+	var missed []*Event
+	read := make(map[uint64]bool)
+	collect := EvolverFunc(func(e *Event) error {
+		if !read[e.sequence] && !seenBy(seen, e) {
+			read[e.sequence] = true
+			missed = append(missed, e)
 		}
-		return model.Evolve(e)
+		return nil
 	})
-	_, err := s.Evolve(ctx, missed, WithFilters(filters...), WithAfterSequence(after))
-	return err
+	for _, x := range seen {
+		if _, err := s.Evolve(ctx, collect, WithFilters(x.filter), WithAfterSequence(x.seq)); err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(missed, func(a, b *Event) int { return cmp.Compare(a.sequence, b.sequence) })
+	for _, e := range missed {
+		if err := model.Evolve(e); err != nil {
+			return fmt.Errorf("rita: evolve event %d (%s): %w", e.sequence, e.Type, err)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,10 @@
 package rita
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Errors returned by the event store. Every error the package returns for one
 // of these causes wraps the sentinel, so callers match it with errors.Is; the
@@ -8,7 +12,9 @@ import "errors"
 var (
 	// ErrSequenceConflict is returned by Append (and Decide, DecideAndEvolve)
 	// when an event's Expect does not hold: another event was stored for the
-	// expected subject since the expected sequence. Nothing is stored.
+	// expected subject since the expected sequence. Nothing is stored. The
+	// error is a *ConflictError, which says which event and entity
+	// collided, and at which sequences.
 	ErrSequenceConflict = errors.New("rita: sequence conflict")
 
 	// ErrEventDataRequired is returned when an event has no Data.
@@ -141,4 +147,69 @@ var (
 	// server's maximum payload (or the store's maximum message size).
 	// Nothing is stored.
 	ErrEventTooLarge = errors.New("rita: event too large")
+
+	// ErrExpectRequired is returned by Append, Decide and their variants,
+	// on a Manager made WithExpectRequired, when an entity is written
+	// without an Expect. Nothing is stored.
+	ErrExpectRequired = errors.New("rita: expectation required")
 )
+
+// ConflictError is the error of an append refused because an event's Expect
+// did not hold: another event was stored on the subjects the expectation
+// covers (the event's entity, or its Expect.Pattern) after the sequence it
+// expected. It matches ErrSequenceConflict with errors.Is, and errors.As
+// reaches it:
+//
+//	var conflict *rita.ConflictError
+//	if errors.As(err, &conflict) {
+//		log.Printf("%s moved on: %d, not %d", conflict.Entity, conflict.Actual, conflict.Expected)
+//	}
+//
+// Nothing of the append is stored. The model decided on stale state:
+// evolve it with the events it missed and decide again, which
+// DecideWithRetry does.
+type ConflictError struct {
+	// Store is the name of the event store.
+	Store string
+
+	// EventID and Entity name the event whose Expect did not hold. In a
+	// batch with several expectations, it is the first one found not to
+	// hold.
+	EventID string
+	Entity  string
+
+	// Pattern is the filter the expectation covered: the event's
+	// Expect.Pattern, or its entity when that is empty.
+	Pattern string
+
+	// Expected is the sequence the event expected to be the last one on
+	// Pattern (0: no event at all).
+	Expected uint64
+
+	// Actual is the last sequence on Pattern when the conflict was found,
+	// as the server reported it or as looked up right after; 0 if it could
+	// not be learnt.
+	Actual uint64
+
+	err error // the server's refusal
+}
+
+// Error says which event's expectation failed, and what to do.
+func (e *ConflictError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v: store %q: event %s of entity %q expected the last event on %q at sequence %d",
+		ErrSequenceConflict, e.Store, e.EventID, e.Entity, e.Pattern, e.Expected)
+	if e.Actual != 0 {
+		fmt.Fprintf(&b, ", but it is at %d", e.Actual)
+	} else {
+		b.WriteString(", but it has moved on")
+	}
+	b.WriteString(": evolve the model again and decide again (DecideWithRetry does)")
+	return b.String()
+}
+
+// Is reports whether target is ErrSequenceConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrSequenceConflict }
+
+// Unwrap returns the server's refusal (a *jetstream.APIError), if any.
+func (e *ConflictError) Unwrap() error { return e.err }

@@ -218,17 +218,22 @@ func encodeEvent(reg *types.Registry, store string, e *Event, payload []byte, co
 		f.Version, _ = reg.Version(e.Type)
 	}
 	if e.Expect != nil {
-		f.ExpectSeq = e.Expect.Sequence
-		f.ExpectPattern = wire.EntityPattern(store, e.Entity)
-		if e.Expect.Pattern != "" {
-			p, err := filterPattern(store, e.Expect.Pattern)
-			if err != nil {
-				return nil, fmt.Errorf("expect pattern: %w", err)
-			}
-			f.ExpectPattern = p
+		p, err := expectPattern(store, e)
+		if err != nil {
+			return nil, fmt.Errorf("expect pattern: %w", err)
 		}
+		f.ExpectSeq, f.ExpectPattern = e.Expect.Sequence, p
 	}
 	return wire.Message(store, &f, payload), nil
+}
+
+// expectPattern is the subject pattern e.Expect covers: its Pattern, or
+// else e's entity.
+func expectPattern(store string, e *Event) (string, error) {
+	if e.Expect.Pattern == "" {
+		return wire.EntityPattern(store, e.Entity), nil
+	}
+	return filterPattern(store, e.Expect.Pattern)
 }
 
 // decodeEvent turns a stored message into an Event. The time the server

@@ -30,6 +30,10 @@ type Manager struct {
 	id     id.ID
 	clock  clock.Clock
 	logger *slog.Logger
+
+	// expectRequired refuses appends of entities without an Expect
+	// (WithExpectRequired).
+	expectRequired bool
 }
 
 // New initializes a new Manager instance with a NATS connection.

@@ -48,6 +48,9 @@ import (
 // projection tries an Apply 5 times with the same backoff before it halts;
 // DecideWithRetry decides 3 times with backoff from 10 ms doubling up to
 // 500 ms. A nil option is refused with ErrInvalidOption.
+//
+// New takes ManagerOptions, which hold for every store of the Manager:
+// WithRegistry, WithClock, WithIDer, WithLogger and WithExpectRequired.
 
 // EvolveOption is an option for the event store Evolve operation. The
 // options that select events (WithAfterSequence, WithFilters) are also
@@ -517,6 +520,24 @@ func WithIDer(id id.ID) ManagerOption {
 func WithLogger(logger *slog.Logger) ManagerOption {
 	return managerOption(func(m *Manager) error {
 		m.logger = logger
+		return nil
+	})
+}
+
+// WithExpectRequired makes Append (and so Decide and its variants) refuse,
+// with ErrExpectRequired and before anything is stored, events written
+// without an expectation: every entity an append writes needs an Expect on
+// one of its events in the call (or an Expect.Pattern that covers it).
+//
+// Optimistic concurrency is what keeps two commands decided on the same
+// stale state from both being stored, and only the decider sets it: a
+// rita.Model stamps each entity's first event with the last sequence it has
+// seen, a plain Decider sets nothing. With this option, a decider that
+// forgets fails at once instead of storing events that skip the check. A
+// new entity's first event expects sequence 0 (ExpectSequence(0)).
+func WithExpectRequired() ManagerOption {
+	return managerOption(func(m *Manager) error {
+		m.expectRequired = true
 		return nil
 	})
 }
