@@ -276,11 +276,12 @@ func WithFilters(filters ...string) EvolveOption {
 	}}
 }
 
-// WithSnapshot makes Evolve of one entity start from the latest snapshot of
-// the model saved under cfg, if there is one it can trust, and read only the
-// events after it; with cfg.Every it also saves a new snapshot when it has
-// read enough events. Evolve then returns the sequence of the last event in
-// the model's state, whether it came from the snapshot or was read.
+// WithSnapshot makes Evolve of one or more entities start each from the
+// latest snapshot of it saved under cfg, if there is one it can trust, and
+// read only the events after it; with cfg.Every it also saves a new
+// snapshot of an entity when it has read enough of its events. Evolve then
+// returns the sequence of the last event in the model's state, whether it
+// came from a snapshot or was read.
 //
 // A snapshot is used only if it was saved under the same Version, for this
 // store (not an earlier one of the same name), and no event of the entity up
@@ -289,13 +290,17 @@ func WithFilters(filters ...string) EvolveOption {
 // the entity's last event, the entity is read from the start. So the model
 // ends in the state a replay of the entity's events gives.
 //
-// It needs exactly one filter naming the entity, "<entity-type>.<entity-id>",
-// and a model that implements encoding.BinaryUnmarshaler (and, to save
-// snapshots, encoding.BinaryMarshaler); a *Model[T] qualifies when T does.
-// Restoring a snapshot replaces the model's state with it. Evolve refuses
-// anything else, and WithAfterSequence, with ErrInvalidOption. A snapshot
-// that cannot be saved does not fail Evolve: it is logged through the
-// Manager's logger. It applies to Evolve only.
+// Each filter must name one entity, "<entity-type>.<entity-id>"; the
+// entities are loaded one after the other, each one's events in stream
+// order. The model's state (T of a *Model[T], or the model itself) must
+// implement EntitySnapshotter, which snapshots and restores each entity's
+// part of it, or, for a model of one entity, encoding.BinaryUnmarshaler
+// (and, to save snapshots, encoding.BinaryMarshaler), which restore the
+// whole state: a *Model[T] that already holds another entity then refuses
+// it rather than wipe that entity. Evolve refuses anything else, and
+// WithAfterSequence, with ErrInvalidOption. A snapshot that cannot be
+// saved does not fail Evolve: it is logged through the Manager's logger. It
+// applies to Evolve only.
 func WithSnapshot(cfg SnapshotConfig) EvolveOption {
 	return selectOpt{"WithSnapshot", func(c *config) error {
 		if err := cfg.validate(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,28 +82,50 @@ func (cfg *SnapshotConfig) name() string {
 	return cfg.Name
 }
 
+// EntitySnapshotter is implemented by a model state that holds several
+// entities and can snapshot each of them on its own: MarshalEntity returns
+// the part of the state that the events of entity made, and UnmarshalEntity
+// replaces that part, and only that part, with data.
+//
+// With it, WithSnapshot loads several entities into one model (a command
+// that writes an order and a stock item loads both), and a *Model[T] whose
+// T implements it restores one entity without touching the others it holds.
+// A state that implements only encoding.BinaryMarshaler and
+// BinaryUnmarshaler is snapshotted as a whole, which serves a model of one
+// entity.
+type EntitySnapshotter interface {
+	MarshalEntity(entity string) ([]byte, error)
+	UnmarshalEntity(entity string, data []byte) error
+}
+
 // snapshotter is implemented by *Model[T], whose snapshots hold T's state
 // and which keeps track of sequences itself.
 type snapshotter interface {
-	snapshotCapable(save bool) error
-	marshalSnapshot() ([]byte, error)
+	snapshotCapable(save bool, entities []string) error
+	marshalSnapshot(entity string) ([]byte, error)
 	restoreSnapshot(data []byte, entity string, seq uint64) error
 }
 
 // canSnapshot reports why model cannot be restored from (and, if save, saved
-// to) a snapshot, or nil if it can.
-func canSnapshot(model Evolver, save bool) error {
+// to) snapshots of entities, or nil if it can.
+func canSnapshot(model Evolver, save bool, entities []string) error {
 	if m, ok := model.(snapshotter); ok {
-		return m.snapshotCapable(save)
+		return m.snapshotCapable(save, entities)
 	}
-	return stateCanSnapshot(model, save)
+	return stateCanSnapshot(model, save, entities)
 }
 
 // stateCanSnapshot reports why v cannot be restored from (and, if save,
-// saved to) a snapshot.
-func stateCanSnapshot(v any, save bool) error {
+// saved to) snapshots of entities.
+func stateCanSnapshot(v any, save bool, entities []string) error {
+	if _, ok := v.(EntitySnapshotter); ok {
+		return nil
+	}
+	if len(entities) > 1 {
+		return fmt.Errorf("%w: WithSnapshot of %d entities: model state %T does not implement rita.EntitySnapshotter", ErrInvalidOption, len(entities), v)
+	}
 	if _, ok := v.(encoding.BinaryUnmarshaler); !ok {
-		return fmt.Errorf("%w: WithSnapshot: model state %T does not implement encoding.BinaryUnmarshaler", ErrInvalidOption, v)
+		return fmt.Errorf("%w: WithSnapshot: model state %T implements neither rita.EntitySnapshotter nor encoding.BinaryUnmarshaler", ErrInvalidOption, v)
 	}
 	if _, ok := v.(encoding.BinaryMarshaler); save && !ok {
 		return fmt.Errorf("%w: WithSnapshot: model state %T does not implement encoding.BinaryMarshaler", ErrInvalidOption, v)
@@ -110,39 +133,84 @@ func stateCanSnapshot(v any, save bool) error {
 	return nil
 }
 
-func marshalSnapshot(model Evolver) ([]byte, error) {
-	if m, ok := model.(snapshotter); ok {
-		return m.marshalSnapshot()
+// marshalState returns the snapshot of entity in v.
+func marshalState(v any, entity string) ([]byte, error) {
+	if es, ok := v.(EntitySnapshotter); ok {
+		return es.MarshalEntity(entity)
 	}
-	return model.(encoding.BinaryMarshaler).MarshalBinary()
+	return v.(encoding.BinaryMarshaler).MarshalBinary()
+}
+
+// unmarshalState restores the snapshot of entity into v.
+func unmarshalState(v any, entity string, data []byte) error {
+	if es, ok := v.(EntitySnapshotter); ok {
+		return es.UnmarshalEntity(entity, data)
+	}
+	return v.(encoding.BinaryUnmarshaler).UnmarshalBinary(data)
+}
+
+func marshalSnapshot(model Evolver, entity string) ([]byte, error) {
+	if m, ok := model.(snapshotter); ok {
+		return m.marshalSnapshot(entity)
+	}
+	return marshalState(model, entity)
 }
 
 func restoreSnapshot(model Evolver, data []byte, entity string, seq uint64) error {
 	if m, ok := model.(snapshotter); ok {
 		return m.restoreSnapshot(data, entity, seq)
 	}
-	return model.(encoding.BinaryUnmarshaler).UnmarshalBinary(data)
+	return unmarshalState(model, entity, data)
 }
 
-func (m *Model[T]) snapshotCapable(save bool) error { return stateCanSnapshot(m.t, save) }
-
-func (m *Model[T]) marshalSnapshot() ([]byte, error) {
+func (m *Model[T]) snapshotCapable(save bool, entities []string) error {
+	if err := stateCanSnapshot(m.t, save, entities); err != nil {
+		return err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return any(m.t).(encoding.BinaryMarshaler).MarshalBinary()
+	return m.wholeStateLocked(entities[0])
 }
 
-// restoreSnapshot replaces the model's state with data, the state as of the
-// entity's event at seq; the model's sequences become the entity's.
+// wholeStateLocked refuses to snapshot the whole state for entity while the
+// model holds another entity: restoring would wipe it, and saving would
+// store it under entity's key.
+func (m *Model[T]) wholeStateLocked(entity string) error {
+	if _, ok := any(m.t).(EntitySnapshotter); ok {
+		return nil
+	}
+	for other, seq := range m.last {
+		if other != entity && seq > 0 {
+			return fmt.Errorf("%w: WithSnapshot of %s: the model holds entity %s too, and its state %T is snapshotted as a whole: implement rita.EntitySnapshotter to hold several entities",
+				ErrInvalidOption, entity, other, m.t)
+		}
+	}
+	return nil
+}
+
+func (m *Model[T]) marshalSnapshot(entity string) ([]byte, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if err := m.wholeStateLocked(entity); err != nil {
+		return nil, err
+	}
+	return marshalState(m.t, entity)
+}
+
+// restoreSnapshot restores data, the state of entity as of its event at
+// seq, into the model: the entity's part of it with an EntitySnapshotter,
+// else the whole state.
 func (m *Model[T]) restoreSnapshot(data []byte, entity string, seq uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := any(m.t).(encoding.BinaryUnmarshaler).UnmarshalBinary(data); err != nil {
+	if err := m.wholeStateLocked(entity); err != nil {
 		return err
 	}
-	clear(m.last)
+	if err := unmarshalState(m.t, entity, data); err != nil {
+		return err
+	}
 	m.last[entity] = seq
-	m.sequence = seq
+	m.sequence = max(m.sequence, seq)
 	return nil
 }
 
@@ -200,20 +268,27 @@ func (s *EventStore) parseSnapshot(msg *nats.Msg, cfg *SnapshotConfig) (snapshot
 	return snap, nil
 }
 
-// snapshotEntity returns the entity WithSnapshot may load: the one filter,
-// naming one entity.
-func snapshotEntity(cfg *config) (string, error) {
-	if len(cfg.filters) != 1 {
-		return "", fmt.Errorf("%w: WithSnapshot needs exactly one filter naming an entity, got %d", ErrInvalidOption, len(cfg.filters))
+// snapshotEntities returns the entities WithSnapshot loads: each filter
+// must name one, <entity-type>.<entity-id>.
+func snapshotEntities(cfg *config) ([]string, error) {
+	if len(cfg.filters) == 0 {
+		return nil, fmt.Errorf("%w: WithSnapshot needs a filter naming an entity", ErrInvalidOption)
 	}
-	f := cfg.filters[0]
-	if !wire.ValidEntity(f) {
-		return "", fmt.Errorf("%w: WithSnapshot needs a filter naming one entity, <entity-type>.<entity-id>, not %q", ErrInvalidOption, f)
+	for _, f := range cfg.filters {
+		if !wire.ValidEntity(f) {
+			return nil, fmt.Errorf("%w: WithSnapshot needs filters naming entities, <entity-type>.<entity-id>, not %q", ErrInvalidOption, f)
+		}
 	}
 	if cfg.after != 0 {
-		return "", fmt.Errorf("%w: WithSnapshot does not go with WithAfterSequence", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: WithSnapshot does not go with WithAfterSequence", ErrInvalidOption)
 	}
-	return f, nil
+	var entities []string
+	for _, f := range cfg.filters {
+		if !slices.Contains(entities, f) {
+			entities = append(entities, f)
+		}
+	}
+	return entities, nil
 }
 
 // entityState is what the lookups before a snapshot load or save found.
@@ -278,14 +353,29 @@ func (s *EventStore) lookUpEntity(ctx context.Context, entity string, cfg *Snaps
 
 // evolveSnapshot is Evolve with WithSnapshot.
 func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *config) (uint64, error) {
-	snapCfg := cfg.snapshot
-	entity, err := snapshotEntity(cfg)
+	entities, err := snapshotEntities(cfg)
 	if err != nil {
 		return 0, err
 	}
-	if err := canSnapshot(model, snapCfg.Every > 0); err != nil {
+	if err := canSnapshot(model, cfg.snapshot.Every > 0, entities); err != nil {
 		return 0, err
 	}
+	var last uint64
+	for _, entity := range entities {
+		seq, err := s.evolveEntity(ctx, model, entity, cfg)
+		last = max(last, seq)
+		if err != nil {
+			return last, err
+		}
+	}
+	return last, nil
+}
+
+// evolveEntity evolves model with one entity, from its snapshot when there
+// is a usable one, and returns the sequence of the entity's last event in
+// the model's state.
+func (s *EventStore) evolveEntity(ctx context.Context, model Evolver, entity string, cfg *config) (uint64, error) {
+	snapCfg := cfg.snapshot
 	st, err := s.lookUpEntity(ctx, entity, snapCfg, 0)
 	if err != nil {
 		return 0, err
@@ -372,7 +462,7 @@ func (s *EventStore) saveSnapshot(ctx context.Context, model Evolver, entity str
 // creates the bucket when it is missing. Losing a race to another writer is
 // not an error.
 func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity string, seq, count, revision uint64, cfg *SnapshotConfig) error {
-	data, err := marshalSnapshot(model)
+	data, err := marshalSnapshot(model, entity)
 	if err != nil {
 		return err
 	}
@@ -431,8 +521,10 @@ func (s *EventStore) createSnapshotBucket(ctx context.Context) error {
 // sequence is not replaced.
 //
 // It fails with ErrEventEntityInvalid for an entity that is not two tokens,
-// with ErrInvalidOption for an invalid cfg or a model that does not
-// implement encoding.BinaryMarshaler, and with ErrInvalidArgument if seq is
+// with ErrInvalidOption for an invalid cfg or a model whose state
+// implements neither EntitySnapshotter nor encoding.BinaryMarshaler (or a
+// *Model that snapshots as a whole but holds other entities too), and
+// with ErrInvalidArgument if seq is
 // not the sequence of one of the entity's events.
 func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity string, seq uint64, cfg SnapshotConfig) error {
 	if err := s.check(ctx); err != nil {
@@ -447,7 +539,7 @@ func (s *EventStore) SaveSnapshot(ctx context.Context, model Evolver, entity str
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	if err := canSnapshot(model, true); err != nil {
+	if err := canSnapshot(model, true, []string{entity}); err != nil {
 		return err
 	}
 	if seq == 0 {
