@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,7 +76,8 @@ func New(nc *nats.Conn, opts ...ManagerOption) (*Manager, error) {
 // A name JetStream cannot take is refused before any request
 // (ErrEventStoreNameRequired, ErrEventStoreNameInvalid). Creating a store that
 // exists with the same configuration returns it; with a different one fails
-// with an error matching jetstream.ErrStreamNameAlreadyInUse.
+// with an error matching jetstream.ErrStreamNameAlreadyInUse that names the
+// fields that differ (UpdateEventStore changes them).
 func (m *Manager) CreateEventStore(ctx context.Context, config EventStoreConfig) (*EventStore, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err
@@ -85,10 +87,28 @@ func (m *Manager) CreateEventStore(ctx context.Context, config EventStoreConfig)
 		return nil, err
 	}
 	stream, err := m.js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil, m.existsError(ctx, config, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("rita: create event store %q: %w", config.Name, err)
 	}
 	return m.newEventStore(config.Name, stream), nil
+}
+
+// existsError says how the store that exists differs from config, and what
+// to call instead.
+func (m *Manager) existsError(ctx context.Context, config EventStoreConfig, err error) error {
+	stream, serr := m.js.Stream(ctx, wire.StreamName(config.Name))
+	if serr != nil {
+		return fmt.Errorf("rita: create event store %q: it exists with another configuration (call UpdateEventStore to change it, or GetEventStore to use it as it is): %w", config.Name, err)
+	}
+	info, ok := storeInfo(stream.CachedInfo())
+	if !ok {
+		return fmt.Errorf("rita: create event store %q: stream %s exists and is not an event store's: %w", config.Name, wire.StreamName(config.Name), err)
+	}
+	return fmt.Errorf("rita: create event store %q: it exists with another configuration (%s): call UpdateEventStore to change it, or GetEventStore to use it as it is: %w",
+		config.Name, strings.Join(configDiff(info.Config, config), "; "), err)
 }
 
 // GetEventStore opens an existing event store. A missing store fails with an

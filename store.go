@@ -1,8 +1,10 @@
 package rita
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 	"unicode"
@@ -70,6 +72,57 @@ func (c *EventStoreConfig) streamConfig() (jetstream.StreamConfig, error) {
 		AllowAtomicPublish: true,
 		AllowDirect:        true,
 	}, nil
+}
+
+// configDiff lists the fields in which want differs from have, the
+// configuration of a store that exists, as "Field: have, asked want".
+// Fields are compared as the stream has them: Replicas 0 is 1, Duplicates 0
+// is two minutes.
+func configDiff(have, want EventStoreConfig) []string {
+	var diffs []string
+	differ := func(field string, h, w any) {
+		if !reflect.DeepEqual(h, w) {
+			diffs = append(diffs, fmt.Sprintf("%s: %v, asked %v", field, show(h), show(w)))
+		}
+	}
+	differ("Description", have.Description, want.Description)
+	differ("Metadata", emptyIfNil(have.Metadata), emptyIfNil(want.Metadata))
+	differ("Replicas", max(have.Replicas, 1), max(want.Replicas, 1))
+	differ("Storage", have.Storage, want.Storage)
+	differ("Placement", have.Placement, want.Placement)
+	differ("RePublish", have.RePublish, want.RePublish)
+	differ("MaxMsgs", have.MaxMsgs, want.MaxMsgs)
+	differ("MaxAge", have.MaxAge, want.MaxAge)
+	differ("MaxBytes", have.MaxBytes, want.MaxBytes)
+	differ("Duplicates", cmp.Or(have.Duplicates, 2*time.Minute), cmp.Or(want.Duplicates, 2*time.Minute))
+	if len(diffs) == 0 {
+		// Something rita does not configure differs (the stream was changed
+		// by hand).
+		diffs = append(diffs, "a stream setting rita does not set")
+	}
+	return diffs
+}
+
+// show prints a config field's value for configDiff.
+func show(v any) any {
+	rv := reflect.ValueOf(v)
+	switch {
+	case rv.Kind() == reflect.Pointer && rv.IsNil():
+		return "none"
+	case rv.Kind() == reflect.Pointer:
+		return fmt.Sprintf("%+v", rv.Elem().Interface())
+	case rv.Kind() == reflect.String:
+		return fmt.Sprintf("%q", v)
+	}
+	return v
+}
+
+// emptyIfNil treats a nil map as an empty one.
+func emptyIfNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 // noLimitIfZero maps the zero value ("no limit") to JetStream's -1.
