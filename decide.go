@@ -47,8 +47,13 @@ const (
 // The events are appended with the Expect the decider gave them: a Model
 // stamps each entity's first event with the last sequence it has seen of
 // it, so that a decision taken on stale state fails with
-// ErrSequenceConflict; a plain decider that sets no Expect gets no such
-// check. DecideWithRetry decides again after a conflict.
+// ErrSequenceConflict (a *ConflictError, which names the entity); a plain
+// decider that sets no Expect gets no such check, so two of them deciding
+// on the same stale state are both stored. Pass a Model (rita.NewModel), or
+// create the Manager WithExpectRequired to have events without an Expect
+// refused. Load every entity the command writes into the model before
+// deciding (WithFilters with each of them). DecideWithRetry decides again
+// after a conflict. docs/commands.md walks through it.
 func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
 	if err := s.checkCommand(ctx, model, cmd); err != nil {
 		return nil, 0, err

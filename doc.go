@@ -110,7 +110,15 @@
 // that a decision taken on stale state fails with ErrSequenceConflict instead
 // of being stored. A plain Decider, not wrapped in a Model, that sets no
 // Expect gets no concurrency check at all: two deciders working from the same
-// stale state both succeed.
+// stale state both succeed. A Manager made with [WithExpectRequired] refuses
+// such events with [ErrExpectRequired]. A refused expectation is a
+// [*ConflictError]: it names the store, the event, its entity, the pattern,
+// and the sequences expected and found.
+//
+// A command that writes several entities (an order and the stock it
+// reserves) depends on all of them: load each into the model first, with
+// WithFilters("order.o-7", "stock.sku-1"), from snapshots too when the
+// state implements [EntitySnapshotter].
 //
 // [EventStore.Decide] asks the decider and appends what it decides;
 // [EventStore.DecideAndEvolve] then evolves the model with the stored events.
@@ -125,9 +133,10 @@
 // [EventStore.DecideWithRetry] and [EventStore.DecideAndEvolveWithRetry]
 // decide again after a conflict: they wait ([WithBackoff]), bring the model
 // up to date with the events it missed (on the subjects whose expectations
-// failed, or [WithRetryFilters]) and decide the command afresh, up to
-// [WithMaxAttempts] attempts (3 by default). Only ErrSequenceConflict is
-// retried.
+// failed, each from the sequence it expected, or [WithRetryFilters]) and
+// decide the command afresh, up to [WithMaxAttempts] attempts (3 by
+// default). Only ErrSequenceConflict is retried. docs/commands.md walks
+// through writing a command handler.
 //
 // # Reading
 //
