@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,9 +274,11 @@ func TestReactProcessVanishes(t *testing.T) {
 	holding := make(chan struct{})
 	release := make(chan struct{})
 	var once sync.Once
+	var blocked atomic.Int32
 	j.setFail(func(proc string, ev *rita.Event, _ int) error {
 		if proc == "a" && ev.Sequence() >= 6 {
 			once.Do(func() { close(holding) })
+			blocked.Add(1)
 			<-release
 			return errors.New("process gone")
 		}
@@ -289,6 +292,23 @@ func TestReactProcessVanishes(t *testing.T) {
 	// b starts while a holds events, so it waits as a standby.
 	rb := react(t, b.store, "r", j.handler("b"), opts...)
 	_ = rb
+	// Once both of a's handler slots hold a blocked event, a handles
+	// nothing more. Wait until the server has the acknowledgements of what
+	// it handled, or those events would rightly come back to b after the
+	// ack wait, and be handled twice.
+	eventually(t, waitFor, func() bool {
+		if blocked.Load() < 2 {
+			return false
+		}
+		handled := uint64(0)
+		for _, seq := range j.seqs() {
+			if seq == handled+1 {
+				handled = seq
+			}
+		}
+		p, err := b.store.Durable("r").Progress(testCtx(t))
+		return err == nil && p.Applied >= handled
+	}, "a's acknowledgements stored")
 	a.nc.Close() // the process vanishes
 	close(release)
 	stopReactor(t, ra) // returns at once: nothing can be done without a connection
