@@ -184,7 +184,12 @@
 // a Model in memory. It replaces its consumer after a failure or a reconnect,
 // without a gap or a repeat. An event that fails goes to the error handler
 // ([WithErrHandler]; by default the Manager's logger), and the watcher goes
-// on.
+// on. To read your own writes through a watcher, wait for the sequence the
+// write returned:
+//
+//	seq, err := store.Append(ctx, events)
+//	...
+//	err = w.WaitFor(ctx, seq) // the model now holds the events
 //
 // A durable consumer keeps its place on the server. [EventStore.Durable]
 // returns the handle of one, by name: [Durable.Watch] feeds an Evolver whose

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/read"
 	"github.com/synadia-labs/rita/internal/wire"
 )
@@ -36,6 +37,22 @@ type Watcher interface {
 	// Err returns why the watcher ended by itself, once Closed is closed;
 	// nil while it runs and after Stop.
 	Err() error
+
+	// WaitFor returns once the watcher has applied every event it selects
+	// up to sequence seq of the store: the sequence Append or Decide
+	// returned, to read one's own writes. Events the watcher does not
+	// select are not waited for, and an event that failed to apply (it
+	// went to the error handler) counts as applied. 0 returns at once. A
+	// sequence the store has not reached yet is not waited for either:
+	// WaitFor returns once the selected events stored so far are applied.
+	//
+	// It asks the stream leader, once, whether a selected event lies
+	// between the last one applied and seq, and then waits for the watcher
+	// to get there, without polling. It fails with ctx's error (saying
+	// which sequence it waited for and where the watcher was), or when the
+	// watcher ends first (wrapping Err if it ended by itself). Transient
+	// failures of the question are retried, as reads are.
+	WaitFor(ctx context.Context, seq uint64) error
 }
 
 // Watch creates a watcher that asynchronously consumes events from the event
@@ -117,6 +134,7 @@ func (s *EventStore) watch(ctx context.Context, model Evolver, cfg *config) (*wa
 	w.reader.OnError = func(err error) {
 		w.handleError(fmt.Errorf("rita: watch store %q: %w", s.name, err), nil, nil)
 	}
+	w.pos.advance(cfg.after)
 	w.pending = w.reader.Pending()
 	if s.src.Replicated && w.target == cfg.after || !s.src.Replicated && w.pending == 0 {
 		w.caughtUpNow()
@@ -156,6 +174,8 @@ type watcher struct {
 	errHandler func(error, *Event, jetstream.Msg)
 	runCtx     context.Context // ends with Stop
 	cancel     context.CancelFunc
+
+	pos position // the last sequence applied, for WaitFor
 
 	target    uint64 // replicated: caught up at this sequence
 	pending   uint64 // otherwise: matching events stored at the start
@@ -276,10 +296,12 @@ func (w *watcher) apply(msg *read.Msg) {
 		defer w.caughtUpNow()
 	}
 	if w.spec.Match != nil && !wire.MatchesAny(w.spec.Match, msg.Subject) {
+		w.pos.advance(msg.Seq)
 		return
 	}
 	e, err := decodeEvent(w.store.m.types, &msg.Msg)
 	if err != nil {
+		w.pos.advance(msg.Seq)
 		w.handleError(err, nil, msg.Raw)
 		return
 	}
@@ -290,9 +312,104 @@ func (w *watcher) apply(msg *read.Msg) {
 	}
 	err = w.model.Evolve(e)
 	w.mu.Unlock()
+	w.pos.advance(msg.Seq)
 	if err != nil {
 		w.handleError(fmt.Errorf("rita: watch store %q: evolve event %d (%s): %w", w.store.name, e.sequence, e.Type, err), e, msg.Raw)
 	}
+}
+
+func (w *watcher) WaitFor(ctx context.Context, seq uint64) error {
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	src := w.store.src
+	for {
+		at, _ := w.pos.get()
+		if at >= seq {
+			return nil
+		}
+		if err := w.endedBefore(at, seq); err != nil {
+			return err
+		}
+		// The first selected event after the watcher's place: none up to
+		// seq means there is nothing to wait for.
+		var next uint64
+		err := src.Do(ctx, "the next event", func(ctx context.Context) (err error) {
+			next, err = jsapi.NextSeq(ctx, src.NC, src.Stream, w.spec.Bounds(), at, jsapi.FirstAttemptTimeout)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("rita: watch store %q: waiting for sequence %d, applied up to %d: %w", w.store.name, seq, at, err)
+		}
+		if next == 0 || next > seq {
+			return nil
+		}
+		for at < next {
+			var advanced <-chan struct{}
+			at, advanced = w.pos.get()
+			if at >= next {
+				break
+			}
+			select {
+			case <-advanced:
+			case <-ctx.Done():
+				return fmt.Errorf("rita: watch store %q: waiting for sequence %d, applied up to %d: %w", w.store.name, seq, at, ctx.Err())
+			case <-w.done:
+				return w.endedBefore(at, seq)
+			}
+		}
+	}
+}
+
+// endedBefore returns, once the watcher has ended, the error of WaitFor(seq)
+// with the watcher at at; nil while it runs.
+func (w *watcher) endedBefore(at, seq uint64) error {
+	select {
+	case <-w.done:
+	default:
+		return nil
+	}
+	if w.err != nil {
+		return fmt.Errorf("rita: watch store %q: ended at sequence %d, before %d: %w", w.store.name, at, seq, w.err)
+	}
+	return fmt.Errorf("rita: watch store %q: stopped at sequence %d, before %d", w.store.name, at, seq)
+}
+
+// position is how far a watcher has got, for WaitFor: advance costs an
+// atomic store while nobody waits.
+//
+// Invariant: a waiter sets waiting before it reads seq, and advance stores
+// seq before it reads waiting, so a waiter that read the old seq is woken.
+type position struct {
+	seq     atomic.Uint64
+	waiting atomic.Bool
+	mu      sync.Mutex
+	ch      chan struct{} // closed at the next advance
+}
+
+// advance records that every event up to seq has been applied.
+func (p *position) advance(seq uint64) {
+	p.seq.Store(seq)
+	if p.waiting.Load() {
+		p.mu.Lock()
+		if p.ch != nil {
+			close(p.ch)
+			p.ch = nil
+		}
+		p.waiting.Store(false)
+		p.mu.Unlock()
+	}
+}
+
+// get returns the sequence reached and a channel closed once it advances.
+func (p *position) get() (uint64, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ch == nil {
+		p.ch = make(chan struct{})
+	}
+	p.waiting.Store(true)
+	return p.seq.Load(), p.ch
 }
 
 func (w *watcher) handleError(err error, e *Event, msg jetstream.Msg) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -658,4 +659,108 @@ func TestWatchSurvivesReconnect(t *testing.T) {
 	requireSeqs(t, r.seqs(), seqRange(1, 15))
 	w.Stop()
 	e.eventuallyNoConsumers(t, "recon")
+}
+
+// WaitFor after an Append returns once the watcher's model holds the event:
+// reading one's own writes without a poll.
+func TestWatchWaitFor(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "wait")
+	m := rita.NewModel(newShop())
+	w, err := s.Watch(testCtx(t), m)
+	requireNoError(t, err)
+	defer w.Stop()
+	requireNoError(t, w.WaitFor(testCtx(t), 0))
+	for i := range 20 {
+		seq, err := s.Append(testCtx(t), []*rita.Event{rawEvent("order.1", "placed", strconv.Itoa(i))})
+		requireNoError(t, err)
+		requireNoError(t, w.WaitFor(testCtx(t), seq))
+		if got := m.EntitySequence("order.1"); got != seq {
+			t.Fatalf("after WaitFor(%d) the model is at %d", seq, got)
+		}
+		// Waiting for an earlier sequence returns at once.
+		requireNoError(t, w.WaitFor(testCtx(t), seq-1))
+	}
+}
+
+// A filtered watcher does not wait for events it does not select, nor for
+// a sequence the store has not reached.
+func TestWatchWaitForSelection(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "waitsel")
+	m := rita.NewModel(newShop())
+	w, err := s.Watch(testCtx(t), m, rita.WithFilters("order.1"))
+	requireNoError(t, err)
+	defer w.Stop()
+	own, err := s.Append(testCtx(t), []*rita.Event{rawEvent("order.1", "placed", "x")})
+	requireNoError(t, err)
+	other := appendN(t, s, "stock.1", "counted", 5)
+
+	requireNoError(t, w.WaitFor(testCtx(t), other)) // selects order.1 at own only
+	if got := m.EntitySequence("order.1"); got != own {
+		t.Fatalf("after WaitFor(%d) the model is at %d, want %d", other, got, own)
+	}
+
+	ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = w.WaitFor(ctx, other+1)
+	// Nothing after other is stored: nothing to wait for.
+	requireNoError(t, err)
+	if time.Since(start) > 150*time.Millisecond {
+		t.Fatalf("WaitFor of a sequence not stored took %v", time.Since(start))
+	}
+}
+
+// WaitFor while the watcher cannot get there: the deadline, or the watcher
+// stopping, ends it with an error that says so.
+func TestWatchWaitForEnds(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "waitend")
+	block := make(chan struct{})
+	var once sync.Once
+	w, err := s.Watch(testCtx(t), rita.EvolverFunc(func(ev *rita.Event) error {
+		if ev.Sequence() == 2 {
+			<-block
+		}
+		return nil
+	}))
+	requireNoError(t, err)
+	appendN(t, s, "order.1", "placed", 3)
+
+	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel()
+	err = w.WaitFor(ctx, 3)
+	requireErrorIs(t, err, context.DeadlineExceeded)
+	if !strings.Contains(err.Error(), "waiting for sequence 3") {
+		t.Errorf("error %q does not say what it waited for", err)
+	}
+
+	errs := make(chan error, 4)
+	for range cap(errs) {
+		go func() { errs <- w.WaitFor(testCtx(t), 3) }()
+	}
+	go func() {
+		// Stop waits for the blocked Evolve; release it once Stop began.
+		time.AfterFunc(50*time.Millisecond, func() { once.Do(func() { close(block) }) })
+		w.Stop()
+	}()
+	for range cap(errs) {
+		select {
+		case err := <-errs:
+			// Either the watcher got to 3 before it stopped, or it stopped
+			// first and says so.
+			if err != nil && !strings.Contains(err.Error(), "stopped at sequence") {
+				t.Fatalf("WaitFor during Stop: %v", err)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("WaitFor did not return after Stop")
+		}
+	}
+	<-w.Closed()
+	err = w.WaitFor(testCtx(t), 100)
+	if err == nil || !strings.Contains(err.Error(), "stopped at sequence") {
+		t.Fatalf("WaitFor after Stop = %v, want an error saying it stopped", err)
+	}
+	requireErrorIs(t, w.WaitFor(nilCtx(), 1), rita.ErrInvalidArgument)
 }

@@ -145,8 +145,8 @@ type msgGetAnswer struct {
 	} `json:"message,omitempty"`
 }
 
-// ParseLast reads the answer to a LastBody request: the last message, or
-// nil if none matches. A stream that does not exist fails with an error
+// ParseLast reads the answer to a message get (a LastBody request, or one
+// by sequence and subject): the message, or nil if none matches. A stream that does not exist fails with an error
 // matching jetstream.ErrStreamNotFound.
 func ParseLast(msg *nats.Msg) (*Msg, error) {
 	if err := noResponse(msg); err != nil {
@@ -226,45 +226,83 @@ func ParseCount(msg *nats.Msg) (*Counts, error) {
 // together; an attempt that goes unanswered fails with nats.ErrTimeout
 // after timeout.
 func LastSeq(ctx context.Context, nc *nats.Conn, stream string, subjects []string, since time.Time, timeout time.Duration) (uint64, error) {
-	if len(subjects) == 1 {
-		// One request needs no inbox of its own.
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		resp, err := nc.RequestWithContext(ctx, MsgGetSubject(stream), LastBody(subjects[0], true))
-		if err != nil {
-			return 0, requestError(err)
-		}
-		m, err := ParseLast(resp)
-		if err != nil || m == nil || !since.IsZero() && m.Time.Before(since) {
-			return 0, err
-		}
-		return m.Seq, nil
-	}
-	c, err := NewCollector(ctx, nc, timeout)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	tags := make([]string, len(subjects))
+	bodies := make([][]byte, len(subjects))
 	for i, subj := range subjects {
-		tags[i] = "l" + strconv.Itoa(i)
-		if err := c.Request(MsgGetSubject(stream), tags[i], LastBody(subj, true)); err != nil {
-			return 0, err
-		}
+		bodies[i] = LastBody(subj, true)
 	}
-	answers, err := c.Gather(tags...)
+	msgs, err := getAll(ctx, nc, stream, bodies, timeout)
 	if err != nil {
 		return 0, err
 	}
 	var last uint64
-	for _, tag := range tags {
-		m, err := ParseLast(answers[tag])
-		if err != nil {
-			return 0, err
-		}
+	for _, m := range msgs {
 		if m != nil && m.Seq > last && (since.IsZero() || !m.Time.Before(since)) {
 			last = m.Seq
 		}
 	}
 	return last, nil
+}
+
+// NextSeq returns the sequence of the first message after after on any of
+// subjects, as the stream leader has it; 0 if there is none. Like LastSeq,
+// its requests go out together, each attempt bounded by timeout.
+func NextSeq(ctx context.Context, nc *nats.Conn, stream string, subjects []string, after uint64, timeout time.Duration) (uint64, error) {
+	bodies := make([][]byte, len(subjects))
+	for i, subj := range subjects {
+		bodies[i] = fmt.Appendf(nil, `{"seq":%d,"next_by_subj":%q,"no_hdr":true}`, after+1, subj)
+	}
+	msgs, err := getAll(ctx, nc, stream, bodies, timeout)
+	if err != nil {
+		return 0, err
+	}
+	var next uint64
+	for _, m := range msgs {
+		if m != nil && (next == 0 || m.Seq < next) {
+			next = m.Seq
+		}
+	}
+	return next, nil
+}
+
+// getAll sends the message get requests of bodies to the stream leader,
+// together, and returns their answers in order: nil where no message
+// matched.
+func getAll(ctx context.Context, nc *nats.Conn, stream string, bodies [][]byte, timeout time.Duration) ([]*Msg, error) {
+	if len(bodies) == 1 {
+		// One request needs no inbox of its own.
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		resp, err := nc.RequestWithContext(ctx, MsgGetSubject(stream), bodies[0])
+		if err != nil {
+			return nil, requestError(err)
+		}
+		m, err := ParseLast(resp)
+		if err != nil {
+			return nil, err
+		}
+		return []*Msg{m}, nil
+	}
+	c, err := NewCollector(ctx, nc, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	tags := make([]string, len(bodies))
+	for i, body := range bodies {
+		tags[i] = "g" + strconv.Itoa(i)
+		if err := c.Request(MsgGetSubject(stream), tags[i], body); err != nil {
+			return nil, err
+		}
+	}
+	answers, err := c.Gather(tags...)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]*Msg, len(bodies))
+	for i, tag := range tags {
+		if msgs[i], err = ParseLast(answers[tag]); err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
 }
