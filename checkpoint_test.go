@@ -3,6 +3,7 @@ package rita_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -271,4 +272,26 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// A projection's Apply learns from its context which attempt it makes.
+func TestProjectAttempt(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "pattempt")
+	appendN(t, s, "order.1", "placed", 2)
+	db := newMemDB()
+	var attempts []int
+	db.fail = func(ctx context.Context, e *rita.Event, n int) error {
+		attempts = append(attempts, rita.Attempt(ctx))
+		if e.Sequence() == 1 && n < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	}
+	sub, err := s.Project(testCtx(t), db, rita.WithBackoff(time.Millisecond, time.Millisecond))
+	requireNoError(t, err)
+	defer sub.Stop(testCtx(t))
+	if fmt.Sprint(attempts) != "[1 2 3 1]" {
+		t.Fatalf("attempts %v, want event 1 at 1, 2, 3 and event 2 at 1", attempts)
+	}
 }

@@ -170,6 +170,35 @@ func (d *Durable) React(ctx context.Context, handler func(context.Context, *Even
 	return d.start(ctx, "reactor", handler, cfg)
 }
 
+// attemptKey is the context key of Attempt.
+type attemptKey struct{}
+
+// withAttempt gives ctx the attempt number n.
+func withAttempt(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, attemptKey{}, n)
+}
+
+// Attempt returns the number of the attempt a handler is making on the
+// event it was given: 1 the first time, 2 for the first retry, and so on; 0
+// for a context that does not come from rita.
+//
+// A reactor's handler (Durable.React) and a projection's Apply get it
+// through their context. For a reactor it counts the tries of this process
+// (WithMaxAttempts) plus the deliveries of the event before, to a process
+// that stopped or vanished while it held it (each counted once, though it
+// may have tried more than once); a retry of a parked event (RetryParked)
+// goes on from the attempts it was parked after. A handler with side
+// effects that cannot be repeated (a payment, an e-mail) checks, when it
+// is above 1, whether the earlier attempt went through. A durable Watch's
+// Evolver has no context, and so no attempt number.
+func Attempt(ctx context.Context) int {
+	if ctx == nil {
+		return 0
+	}
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
+}
+
 // start runs the durable consumer with handler.
 func (d *Durable) start(ctx context.Context, what string, handler func(context.Context, *Event) error, cfg *config) (*Subscription, error) {
 	s := d.s
@@ -197,8 +226,8 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		Backoff:     *cfg.backoff,
 		AckWait:     cfg.ackWait,
 		Decode:      func(m *jsapi.Msg) (*Event, error) { return decodeEvent(s.m.types, m) },
-		Handle: func(ctx context.Context, e *Event, _ int) error {
-			return handler(ctx, e)
+		Handle: func(ctx context.Context, e *Event, attempt int) error {
+			return handler(withAttempt(ctx, attempt), e)
 		},
 		Permanent: func(err error) bool { return errors.Is(err, ErrUnprocessable) },
 		Report: func(err error, e *Event, msg jetstream.Msg) {

@@ -385,3 +385,70 @@ func TestReactStopFromErrHandler(t *testing.T) {
 		t.Fatal("Stop from the error handler did not return")
 	}
 }
+
+// A reactor's handler learns from its context which attempt it makes: the
+// tries of this process, then, after a process vanished holding the event,
+// the deliveries before.
+func TestReactAttempt(t *testing.T) {
+	if rita.Attempt(context.Background()) != 0 || rita.Attempt(nilCtx()) != 0 {
+		t.Fatal("Attempt of a context not from rita is not 0")
+	}
+	e := newEnv(t)
+	s := e.store(t, "attempt")
+	appendN(t, s, "order.1", "placed", 2)
+	var mu sync.Mutex
+	seen := map[uint64][]int{}
+	r := react(t, s, "r", func(ctx context.Context, ev *rita.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[ev.Sequence()] = append(seen[ev.Sequence()], rita.Attempt(ctx))
+		if ev.Sequence() == 1 && len(seen[1]) < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	}, rita.WithBackoff(time.Millisecond, time.Millisecond))
+	_ = r
+	waitCaughtUp(t, s, "r")
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seen) != "map[1:[1 2 3] 2:[1]]" {
+		t.Fatalf("attempts seen %v, want event 1 tried 1, 2, 3 and event 2 once", seen)
+	}
+}
+
+func TestReactAttemptAfterRedelivery(t *testing.T) {
+	e := newEnv(t)
+	e.store(t, "redeliver")
+	a := e.process(t, "a", "redeliver")
+	b := e.process(t, "b", "redeliver")
+	appendN(t, a.store, "order.1", "placed", 1)
+	holding := make(chan struct{})
+	release := make(chan struct{})
+	opts := []rita.DurableOption{rita.WithAckWait(2 * time.Second), rita.WithErrHandler(func(error, *rita.Event, jetstream.Msg) {})}
+	ra, err := a.store.Durable("r").React(testCtx(t), func(ctx context.Context, _ *rita.Event) error {
+		if rita.Attempt(ctx) != 1 {
+			return fmt.Errorf("a: attempt %d", rita.Attempt(ctx))
+		}
+		close(holding)
+		<-release
+		return errors.New("gone")
+	}, opts...)
+	requireNoError(t, err)
+	<-holding
+	got := make(chan int, 1)
+	react(t, b.store, "r", func(ctx context.Context, _ *rita.Event) error {
+		got <- rita.Attempt(ctx)
+		return nil
+	}, opts...)
+	a.nc.Close() // the process vanishes holding the event
+	close(release)
+	stopReactor(t, ra)
+	select {
+	case n := <-got:
+		if n != 2 {
+			t.Fatalf("the redelivered event's attempt is %d, want 2", n)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the event was not redelivered to b")
+	}
+}

@@ -128,7 +128,7 @@ func (pr *projector) Evolve(e *Event) error {
 		return nil
 	}
 	for attempt := 1; ; attempt++ {
-		err := pr.p.Apply(pr.ctx, e)
+		err := pr.p.Apply(withAttempt(pr.ctx, attempt), e)
 		if err == nil {
 			pr.last = e.sequence
 			return nil

@@ -403,12 +403,18 @@ func (r *Engine[E]) runEvent(key entity, d *delivery) {
 			return
 		}
 	}
+	// Deliveries before this one were tried by a process that stopped or
+	// vanished, at least once each.
+	prior := 0
+	if d.md != nil && d.md.NumDelivered > 1 {
+		prior = int(d.md.NumDelivered - 1)
+	}
 	for attempt := 1; ; attempt++ {
 		if !r.acquire() {
 			r.giveBack(d)
 			return
 		}
-		err := r.call(e, attempt)
+		err := r.call(e, prior+attempt)
 		r.release()
 		if err == nil {
 			r.ack(d)
