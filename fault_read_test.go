@@ -254,18 +254,15 @@ func runReadFault(t *testing.T, f *faultEnv, kind readKind, fault readFault) {
 		record(batch)
 	}
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	bg := newBackground(t)
 	// The writer appends one event every readWritePace, to each entity in
 	// turn, until the readers are done.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	bg.Go(func() {
 		tick := time.NewTicker(readWritePace)
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
-			case <-stop:
+			case <-bg.stop:
 				return
 			case <-tick.C:
 			}
@@ -276,10 +273,9 @@ func runReadFault(t *testing.T, f *faultEnv, kind readKind, fault readFault) {
 			}
 			record(events)
 		}
-	}()
+	})
 
 	readers := make([]*readerFigures, readReaders)
-	var readersWG sync.WaitGroup
 	for i := range readers {
 		rf := &readerFigures{}
 		readers[i] = rf
@@ -287,12 +283,10 @@ func runReadFault(t *testing.T, f *faultEnv, kind readKind, fault readFault) {
 		m, err := rita.New(nc, rita.WithLogger(slog.New(&rf.retries)))
 		requireNoError(t, err)
 		s := openExisting(t, m, store)
-		readersWG.Add(1)
-		go func() {
-			defer readersWG.Done()
+		bg.Go(func() {
 			for {
 				select {
-				case <-stop:
+				case <-bg.stop:
 					return
 				default:
 				}
@@ -314,7 +308,7 @@ func runReadFault(t *testing.T, f *faultEnv, kind readKind, fault readFault) {
 				}
 				rf.calls.Add(1)
 			}
-		}()
+		})
 	}
 	// progressed waits until every reader has finished readProgress more
 	// calls.
@@ -336,9 +330,7 @@ func runReadFault(t *testing.T, f *faultEnv, kind readKind, fault readFault) {
 
 	began := time.Now()
 	fault.run(t, f, admin, store, progressed)
-	close(stop)
-	readersWG.Wait()
-	wg.Wait()
+	bg.halt()
 	elapsed := time.Since(began)
 
 	// The fresh read: every stored message, with raw JetStream.

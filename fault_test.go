@@ -28,6 +28,37 @@ import (
 // faultWait bounds every wait of a fault test.
 const faultWait = 60 * time.Second
 
+// background runs the goroutines of a test that loop until they are told to
+// stop. Halt closes the stop channel and waits for them; it is also a
+// cleanup of the test, so that when the test fails early none of them
+// reports to a test that has ended.
+type background struct {
+	stop chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+func newBackground(t *testing.T) *background {
+	b := &background{stop: make(chan struct{})}
+	t.Cleanup(b.halt)
+	return b
+}
+
+// Go runs f in a goroutine of b.
+func (b *background) Go(f func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f()
+	}()
+}
+
+// halt tells b's goroutines to stop and waits until they have.
+func (b *background) halt() {
+	b.once.Do(func() { close(b.stop) })
+	b.wg.Wait()
+}
+
 // faultFigures are what a fault test counts.
 type faultFigures struct {
 	appended   atomic.Int64 // events whose Append returned success
@@ -285,18 +316,15 @@ func TestFaultAppendWhileLeadersStop(t *testing.T) {
 		acked    = map[string]uint64{}
 		order    = make([][]string, writers)
 		progress = make([]atomic.Int64, writers)
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
+		bg       = newBackground(t)
 	)
 	for w := range writers {
 		s := openExisting(t, f.manager(t, conns[w%len(conns)]), "orders")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		bg.Go(func() {
 			var last uint64
 			for k := 1; ; k++ {
 				select {
-				case <-stop:
+				case <-bg.stop:
 					return
 				default:
 				}
@@ -325,7 +353,7 @@ func TestFaultAppendWhileLeadersStop(t *testing.T) {
 				last = seq
 				progress[w].Add(1)
 			}
-		}()
+		})
 	}
 	// progressed waits until every writer has appended n more events.
 	progressed := func(what string, n int64) {
@@ -361,8 +389,7 @@ func TestFaultAppendWhileLeadersStop(t *testing.T) {
 	f.c.WaitReady()
 	f.c.WaitStoreCurrent("orders")
 	progressed("writers go on after it returned", 10)
-	close(stop)
-	wg.Wait()
+	bg.halt()
 
 	msgs := readStored(t, conns[0], "orders")
 	checkStored(t, msgs, acked, &fig)
@@ -589,13 +616,11 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 	requireNoError(t, err)
 	defer w.Stop()
 
-	stop := make(chan struct{})
-	writing := make(chan struct{})
-	go func() {
-		defer close(writing)
+	bg := newBackground(t)
+	bg.Go(func() {
 		for i := 0; ; i++ {
 			select {
-			case <-stop:
+			case <-bg.stop:
 				return
 			default:
 			}
@@ -603,7 +628,7 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 				return
 			}
 		}
-	}()
+	})
 	waitFault(t, "the watcher follows", func() bool { return tee.model.Sequence() >= 200 })
 
 	// Stop the watcher's server; its connection moves to another one.
@@ -636,8 +661,7 @@ func TestFaultWatchWhileItsServerRestarts(t *testing.T) {
 	if afterRestart > 3*time.Second {
 		t.Errorf("events flowed again %v after the watcher's server restarted, want within 3s", afterRestart)
 	}
-	close(stop)
-	<-writing
+	bg.halt()
 	waitFault(t, "the watcher applies every event", func() bool { return tee.model.Sequence() >= last.Load() })
 	w.Stop()
 
