@@ -281,6 +281,11 @@
 // Spec.Run on the state alone, Spec.RunStore through a real store. Pin IDs
 // and times with [WithIDer] and [WithClock].
 //
+// A program that runs its own server, outside tests, starts one with
+// package embedded (github.com/synadia-labs/rita/embedded), which ritatest
+// builds on; the server is linked into a program only if it imports that
+// package.
+//
 // # Further reading
 //
 // The docs directory of the repository has the long form:

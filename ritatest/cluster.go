@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/synadia-labs/rita/embedded"
 )
 
 // clusterTimeout bounds how long a cluster may take to elect leaders and
@@ -55,20 +57,19 @@ func NewCluster(t testing.TB, n int) *Cluster {
 	c := &Cluster{t: t}
 	t.Cleanup(c.shutdown)
 	for i := range n {
-		opts := &server.Options{
-			ServerName: fmt.Sprintf("rita-%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       clientPorts[i],
-			NoLog:      true,
-			NoSigs:     true,
-			JetStream:  true,
-			StoreDir:   storeDir(t),
-			Cluster: server.ClusterOpts{
-				Name: "rita-test",
-				Host: "127.0.0.1",
-				Port: clusterPorts[i],
+		opts := embedded.Options{
+			Name:         fmt.Sprintf("rita-%d", i+1),
+			Port:         clientPorts[i],
+			Dir:          storeDir(t),
+			ReadyTimeout: readyTimeout,
+			Configure: func(o *server.Options) {
+				o.Cluster = server.ClusterOpts{
+					Name: "rita-test",
+					Host: "127.0.0.1",
+					Port: clusterPorts[i],
+				}
+				o.Routes = routes
 			},
-			Routes: routes,
 		}
 		s := &Server{t: t, opts: opts}
 		if err := s.start(); err != nil {

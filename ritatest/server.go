@@ -11,13 +11,15 @@
 package ritatest
 
 import (
+	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/synadia-labs/rita/embedded"
 )
 
 // readyTimeout bounds how long a server may take to accept connections.
@@ -34,23 +36,19 @@ type Server struct {
 	*server.Server
 
 	t    testing.TB
-	opts *server.Options // of the next start; Port is fixed after the first
+	opts embedded.Options // of the next start; Port is fixed after the first
+	srv  *embedded.Server // the running server, or nil
 }
 
 // NewServer starts a server for t. It is shut down, and its store removed,
 // when t ends. It fails t if the server cannot start.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	opts := &server.Options{
-		ServerName: "rita-test",
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
-		NoLog:      true,
-		NoSigs:     true,
-		JetStream:  true,
-		StoreDir:   storeDir(t),
-	}
-	s := &Server{t: t, opts: opts}
+	s := &Server{t: t, opts: embedded.Options{
+		Name:         "rita-test",
+		Dir:          storeDir(t),
+		ReadyTimeout: readyTimeout,
+	}}
 	if err := s.start(); err != nil {
 		t.Fatalf("ritatest: %v", err)
 	}
@@ -61,28 +59,18 @@ func NewServer(t testing.TB) *Server {
 // start starts a server with s.opts and, the first time, fixes the port it
 // got so that a restart listens on the same one.
 func (s *Server) start() error {
-	opts := *s.opts
-	srv, err := server.NewServer(&opts)
+	srv, err := embedded.Start(context.Background(), s.opts)
 	if err != nil {
-		return fmt.Errorf("new server %s: %w", s.opts.ServerName, err)
+		return fmt.Errorf("server %s: %w", s.opts.Name, err)
 	}
-	srv.Start()
-	if !srv.ReadyForConnections(readyTimeout) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return fmt.Errorf("server %s not ready for connections within %v", s.opts.ServerName, readyTimeout)
-	}
-	if addr, ok := srv.Addr().(*net.TCPAddr); ok {
-		s.opts.Port = addr.Port
-	}
-	s.Server = srv
+	s.opts.Port = srv.Port()
+	s.srv, s.Server = srv, srv.NATS()
 	return nil
 }
 
 func (s *Server) shutdown() {
-	if s.Server != nil {
-		s.Server.Shutdown()
-		s.Server.WaitForShutdown()
+	if s.srv != nil {
+		s.srv.Shutdown()
 	}
 }
 

@@ -3,9 +3,10 @@
 // rita.Model, catches a concurrency conflict and retries, and keeps a read
 // model of every balance current with Watch.
 //
-// It starts an embedded nats-server with JetStream, storing in a temporary
-// directory that is removed at exit, unless NATS_URL is set: then it uses
-// that server, in a store of its own that it deletes before it exits.
+// It starts a nats-server in the process (package rita/embedded), with
+// JetStream storing in a temporary directory that is removed at exit,
+// unless NATS_URL is set: then it uses that server, in a store of its own
+// that it deletes before it exits.
 //
 //	go run ./examples/bank
 //	NATS_URL=nats://127.0.0.1:4222 go run ./examples/bank
@@ -21,11 +22,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/synadia-labs/rita"
+	"github.com/synadia-labs/rita/embedded"
 	"github.com/synadia-labs/rita/id"
 )
 
@@ -44,11 +45,11 @@ func run(out io.Writer) error {
 	store := "bank"
 	url := os.Getenv("NATS_URL")
 	if url == "" {
-		s, err := startServer()
+		s, err := embedded.Start(ctx, embedded.Options{})
 		if err != nil {
 			return err
 		}
-		defer s.stop()
+		defer s.Shutdown()
 		url = s.ClientURL()
 		fmt.Fprintln(out, "nats: started an embedded nats-server with JetStream")
 	} else {
@@ -182,7 +183,7 @@ func demo(ctx context.Context, nc *nats.Conn, name string, out io.Writer) (*rita
 		return nil
 	})
 	var count, total int
-	_, err = store.Evolve(ctx, evolverFunc(func(e *rita.Event) error {
+	_, err = store.Evolve(ctx, rita.EvolverFunc(func(e *rita.Event) error {
 		count++
 		total += e.Data.(*Deposited).Amount
 		return nil
@@ -226,50 +227,4 @@ func show(m *rita.Model[Balances]) string {
 	})
 	slices.Sort(parts)
 	return strings.Join(parts, " ")
-}
-
-// evolverFunc lets a function be a rita.Evolver.
-type evolverFunc func(*rita.Event) error
-
-func (f evolverFunc) Evolve(e *rita.Event) error { return f(e) }
-
-// embedded is an in-process nats-server and its store directory.
-type embedded struct {
-	*server.Server
-	dir string
-}
-
-// startServer starts a nats-server with JetStream on a random loopback
-// port, storing in a new temporary directory.
-func startServer() (*embedded, error) {
-	dir, err := os.MkdirTemp("", "rita-bank-")
-	if err != nil {
-		return nil, err
-	}
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      server.RANDOM_PORT,
-		JetStream: true,
-		StoreDir:  dir,
-		NoLog:     true,
-		NoSigs:    true,
-	})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("nats-server: %w", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		os.RemoveAll(dir)
-		return nil, errors.New("nats-server: not ready for connections after 10s")
-	}
-	return &embedded{Server: s, dir: dir}, nil
-}
-
-// stop shuts the server down and removes its store.
-func (e *embedded) stop() {
-	e.Shutdown()
-	e.WaitForShutdown()
-	os.RemoveAll(e.dir)
 }
