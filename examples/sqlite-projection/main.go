@@ -24,12 +24,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	_ "modernc.org/sqlite"
 
 	"github.com/synadia-labs/rita"
+	"github.com/synadia-labs/rita/embedded"
 	"github.com/synadia-labs/rita/id"
 	"github.com/synadia-labs/rita/types"
 )
@@ -58,15 +58,11 @@ func run(out io.Writer) error {
 
 	storeName, url := "shop", os.Getenv("NATS_URL")
 	if url == "" {
-		srv, dir, err := startServer()
+		srv, err := embedded.Start(ctx, embedded.Options{})
 		if err != nil {
 			return err
 		}
-		defer func() {
-			srv.Shutdown()
-			srv.WaitForShutdown()
-			os.RemoveAll(dir)
-		}()
+		defer srv.Shutdown()
 		url = srv.ClientURL()
 		say("nats: started an embedded nats-server with JetStream")
 	} else {
@@ -328,31 +324,3 @@ func dump(ctx context.Context, db *sql.DB) (string, error) {
 
 // quiet is an error handler for the run that is meant to fail.
 func quiet(error, *rita.Event, jetstream.Msg) {}
-
-// startServer starts a nats-server with JetStream on a random loopback port,
-// storing in a new temporary directory.
-func startServer() (*server.Server, string, error) {
-	dir, err := os.MkdirTemp("", "rita-sqlite-nats-")
-	if err != nil {
-		return nil, "", err
-	}
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      server.RANDOM_PORT,
-		JetStream: true,
-		StoreDir:  dir,
-		NoLog:     true,
-		NoSigs:    true,
-	})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, "", err
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		os.RemoveAll(dir)
-		return nil, "", errors.New("nats-server did not start")
-	}
-	return s, dir, nil
-}
