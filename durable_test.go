@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -450,5 +453,874 @@ func TestReactAttemptAfterRedelivery(t *testing.T) {
 		}
 	case <-time.After(waitFor):
 		t.Fatal("the event was not redelivered to b")
+	}
+}
+
+// journal records what reactor handlers (of one or several "processes") do
+// with events, and the violations of the reactor's promises it sees: two
+// handlers busy with one entity at the same time.
+type journal struct {
+	mu       sync.Mutex
+	busy     map[string]string // entity → process handling one of its events
+	done     []handling        // successful handlings, in the order they ended
+	attempts map[uint64]int    // calls per sequence
+	overlaps []string
+	// fail, if set, decides the outcome of a call; attempt counts the calls
+	// for the event so far, this one included.
+	fail func(proc string, e *rita.Event, attempt int) error
+}
+
+type handling struct {
+	proc   string
+	seq    uint64
+	entity string
+}
+
+func newJournal() *journal {
+	return &journal{busy: map[string]string{}, attempts: map[uint64]int{}}
+}
+
+func (j *journal) setFail(fail func(proc string, e *rita.Event, attempt int) error) {
+	j.mu.Lock()
+	j.fail = fail
+	j.mu.Unlock()
+}
+
+// handler returns the handler of process proc.
+func (j *journal) handler(proc string) func(context.Context, *rita.Event) error {
+	return func(ctx context.Context, e *rita.Event) error {
+		j.mu.Lock()
+		if other, ok := j.busy[e.Entity]; ok {
+			j.overlaps = append(j.overlaps, fmt.Sprintf("%s got event %d of %s while %s handles one", proc, e.Sequence(), e.Entity, other))
+		}
+		j.busy[e.Entity] = proc
+		j.attempts[e.Sequence()]++
+		n := j.attempts[e.Sequence()]
+		fail := j.fail
+		j.mu.Unlock()
+		var err error
+		if fail != nil {
+			err = fail(proc, e, n)
+		}
+		j.mu.Lock()
+		delete(j.busy, e.Entity)
+		if err == nil {
+			j.done = append(j.done, handling{proc: proc, seq: e.Sequence(), entity: e.Entity})
+		}
+		j.mu.Unlock()
+		return err
+	}
+}
+
+func (j *journal) count() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.done)
+}
+
+func (j *journal) handled() []handling {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.done)
+}
+
+// seqs returns the sequences handled, sorted.
+func (j *journal) seqs() []uint64 {
+	var out []uint64
+	for _, h := range j.handled() {
+		out = append(out, h.seq)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (j *journal) callsOf(seq uint64) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.attempts[seq]
+}
+
+// byProc counts the handlings of each process.
+func (j *journal) byProc() map[string]int {
+	m := map[string]int{}
+	for _, h := range j.handled() {
+		m[h.proc]++
+	}
+	return m
+}
+
+// check fails t if two handlers overlapped on an entity, or an entity's
+// events were handled out of sequence order, or (with once) an event was
+// handled more than once.
+func (j *journal) check(t *testing.T, once bool) {
+	t.Helper()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.overlaps) > 0 {
+		t.Fatalf("handlers overlapped on an entity:\n%v", j.overlaps)
+	}
+	last := map[string]uint64{}
+	seen := map[uint64]bool{}
+	for _, h := range j.done {
+		if once && seen[h.seq] {
+			t.Fatalf("event %d handled more than once: %v", h.seq, j.done)
+		}
+		seen[h.seq] = true
+		if h.seq < last[h.entity] || (once && h.seq == last[h.entity]) {
+			t.Fatalf("events of %s out of order: %d after %d", h.entity, h.seq, last[h.entity])
+		}
+		last[h.entity] = h.seq
+	}
+}
+
+// reports collects what an error handler gets.
+type reports struct {
+	mu   sync.Mutex
+	errs []error
+	seqs []uint64
+}
+
+func (r *reports) handler(err error, e *rita.Event, _ jetstream.Msg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, err)
+	r.seqs = append(r.seqs, e.Sequence())
+}
+
+func (r *reports) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.errs)
+}
+
+func (r *reports) all() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.errs)
+}
+
+// quiet is an error handler for tests that check parked events otherwise.
+func quiet(error, *rita.Event, jetstream.Msg) {}
+
+// appendRound appends, for each of entities, one raw event of type typ, in
+// one Append per event, interleaving the entities; it returns the last
+// sequence.
+func appendRound(t *testing.T, s *rita.EventStore, typ string, entities ...string) uint64 {
+	t.Helper()
+	var last uint64
+	for _, ent := range entities {
+		seq, err := s.Append(testCtx(t), []*rita.Event{rawEvent(ent, typ, ent)})
+		if err != nil {
+			t.Fatalf("Append(%s): %v", ent, err)
+		}
+		last = seq
+	}
+	return last
+}
+
+// entities returns n entity names "order.1" ... "order.n".
+func entities(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("order.%d", i+1)
+	}
+	return out
+}
+
+// fast are options of a durable consumer that keep retries short in tests.
+func fast(opts ...rita.DurableOption) []rita.DurableOption {
+	return append([]rita.DurableOption{rita.WithBackoff(5*time.Millisecond, 5*time.Millisecond), rita.WithMaxAttempts(3)}, opts...)
+}
+
+// fastProject are the options of Project that keep retries short in tests.
+func fastProject(opts ...rita.ProjectOption) []rita.ProjectOption {
+	return append([]rita.ProjectOption{rita.WithBackoff(5*time.Millisecond, 5*time.Millisecond), rita.WithMaxAttempts(3)}, opts...)
+}
+
+// react starts a reactor and stops it when t ends.
+func react(t *testing.T, s *rita.EventStore, name string, h func(context.Context, *rita.Event) error, opts ...rita.DurableOption) *rita.Subscription {
+	t.Helper()
+	r, err := s.Durable(name).React(testCtx(t), h, opts...)
+	if err != nil {
+		t.Fatalf("React(%q): %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := r.Stop(ctx); err != nil {
+			t.Errorf("Stop(%q): %v", name, err)
+		}
+	})
+	return r
+}
+
+// waitCaughtUp fails t unless the reactor or durable watch name catches up.
+func waitCaughtUp(t *testing.T, s *rita.EventStore, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Durable(name).WaitCaughtUp(ctx); err != nil {
+		p, _ := s.Durable(name).Progress(context.Background())
+		t.Fatalf("WaitCaughtUp(%q): %v (progress %+v)", name, err, p)
+	}
+	p, _ := s.Durable(name).Progress(context.Background())
+	t.Logf("caught up: %+v", p)
+}
+
+// Every event is handled once, the events of each entity in order, and no
+// two handlers are busy with one entity at the same time, for any
+// concurrency.
+func TestReactHandlesEachEventOnceInEntityOrder(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency %d", conc), func(t *testing.T) {
+			e := newEnv(t)
+			s := e.store(t, "orders")
+			ents := entities(6)
+			for range 5 {
+				appendRound(t, s, "placed", ents...)
+			}
+			j := newJournal()
+			j.setFail(func(string, *rita.Event, int) error {
+				time.Sleep(time.Millisecond) // let handlers overlap in time
+				return nil
+			})
+			react(t, s, "mailer", j.handler("p1"), rita.WithConcurrency(conc))
+			last := appendRound(t, s, "paid", ents...)
+			waitCaughtUp(t, s, "mailer")
+			j.check(t, true)
+			requireSeqs(t, j.seqs(), seqRange(1, last))
+		})
+	}
+}
+
+// A reactor's events, stored before and after it starts, filtered as
+// Evolve filters them.
+func TestReactFilters(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "filters")
+	appendEach(t, s,
+		rawEvent("order.1", "placed", "a"),
+		rawEvent("customer.1", "joined", "b"),
+		rawEvent("order.2", "placed", "c"),
+		rawEvent("order.1", "paid", "d"),
+	)
+	tests := []struct {
+		name    string
+		filters []string
+		want    []uint64
+	}{
+		{"all", nil, []uint64{1, 2, 3, 4, 5, 6}},
+		{"orders", []string{"order"}, []uint64{1, 3, 4, 5}},
+		{"placed", []string{"*.*.placed"}, []uint64{1, 3, 5}},
+		// Overlapping filters: the consumer reads everything and rita
+		// matches.
+		{"overlap", []string{"order.1", "*.*.placed"}, []uint64{1, 3, 4, 5}},
+	}
+	journals := map[string]*journal{}
+	for _, tt := range tests {
+		j := newJournal()
+		journals[tt.name] = j
+		var opts []rita.DurableOption
+		if tt.filters != nil {
+			opts = append(opts, rita.WithFilters(tt.filters...))
+		}
+		react(t, s, tt.name, j.handler("p"), opts...)
+	}
+	appendEach(t, s, rawEvent("order.3", "placed", "e"), rawEvent("customer.1", "left", "f"))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			waitCaughtUp(t, s, tt.name)
+			requireSeqs(t, journals[tt.name].seqs(), tt.want)
+		})
+	}
+}
+
+// A reactor started after a sequence (with WithAfterSequence) begins there.
+func TestReactAfterSequence(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "after")
+	appendN(t, s, "order.1", "placed", 5)
+	j := newJournal()
+	react(t, s, "late", j.handler("p"), rita.WithAfterSequence(3))
+	waitCaughtUp(t, s, "late")
+	requireSeqs(t, j.seqs(), []uint64{4, 5})
+}
+
+func TestReactInvalid(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "invalid")
+	h := newJournal().handler("p")
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		durable string
+		h       func(context.Context, *rita.Event) error
+		opts    []rita.DurableOption
+		want    error
+	}{
+		{"nil context", nilCtx(), "r", h, nil, rita.ErrInvalidArgument},
+		{"nil handler", context.Background(), "r", nil, nil, rita.ErrInvalidArgument},
+		{"empty name", context.Background(), "", h, nil, rita.ErrInvalidOption},
+		{"dotted name", context.Background(), "a.b", h, nil, rita.ErrInvalidOption},
+		{"wildcard name", context.Background(), "a*", h, nil, rita.ErrInvalidOption},
+		{"WithNoWait", context.Background(), "r", h, []rita.DurableOption{rita.WithNoWait()}, rita.ErrInvalidOption},
+		{"WithStopSequence", context.Background(), "r", h, []rita.DurableOption{rita.WithStopSequence(3)}, rita.ErrInvalidOption},
+		{"zero concurrency", context.Background(), "r", h, []rita.DurableOption{rita.WithConcurrency(0)}, rita.ErrInvalidOption},
+		{"zero attempts", context.Background(), "r", h, []rita.DurableOption{rita.WithMaxAttempts(0)}, rita.ErrInvalidOption},
+		{"backoff max below initial", context.Background(), "r", h, []rita.DurableOption{rita.WithBackoff(time.Second, time.Millisecond)}, rita.ErrInvalidOption},
+		{"negative backoff", context.Background(), "r", h, []rita.DurableOption{rita.WithBackoff(-time.Second, time.Second)}, rita.ErrInvalidOption},
+		{"short ack wait", context.Background(), "r", h, []rita.DurableOption{rita.WithAckWait(time.Millisecond)}, rita.ErrInvalidOption},
+		{"bad filter", context.Background(), "r", h, []rita.DurableOption{rita.WithFilters("a.b.c.d")}, rita.ErrSubjectTooManyTokens},
+		{"nil option", context.Background(), "r", h, []rita.DurableOption{nil}, rita.ErrInvalidOption},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := s.Durable(tt.durable).React(tt.ctx, tt.h, tt.opts...)
+			if r != nil {
+				t.Fatalf("React returned a reactor")
+			}
+			requireErrorIs(t, err, tt.want)
+		})
+	}
+	e.requireNoConsumers(t, "invalid")
+}
+
+// A plain Watch refuses, at run time, the options of Evolve that the
+// compiler lets through (the options of durable consumers do not compile).
+func TestWatchRefusesEvolveOptions(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "plain")
+	for _, o := range []rita.WatchOption{rita.WithStopSequence(2), rita.WithSnapshot(rita.SnapshotConfig{Version: "1"})} {
+		_, err := s.Watch(testCtx(t), &recorder{}, o)
+		requireErrorIs(t, err, rita.ErrInvalidOption)
+		if !strings.Contains(err.Error(), "does not apply to Watch") {
+			t.Fatalf("error %q does not say why", err)
+		}
+	}
+	e.requireNoConsumers(t, "plain")
+}
+
+// A failing handler is retried with backoff; events of other entities
+// meanwhile go on, and the later events of its entity wait for it.
+func TestReactRetriesInEntityOrder(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "retry")
+	j := newJournal()
+	release := make(chan struct{})
+	j.setFail(func(_ string, ev *rita.Event, attempt int) error {
+		if ev.Sequence() == 1 && attempt < 3 {
+			return errors.New("flaky")
+		}
+		if ev.Sequence() == 1 {
+			<-release // third attempt succeeds once released
+		}
+		return nil
+	})
+	// order.1: 1, 3; order.2: 2, 4.
+	appendRound(t, s, "placed", "order.1", "order.2")
+	appendRound(t, s, "paid", "order.1", "order.2")
+	react(t, s, "flaky", j.handler("p"), rita.WithBackoff(time.Millisecond, time.Millisecond), rita.WithMaxAttempts(3))
+	eventually(t, waitFor, func() bool { return j.count() == 2 && j.callsOf(1) == 3 }, "handled %v", j.handled())
+	requireSeqs(t, j.seqs(), []uint64{2, 4})
+	if n := j.callsOf(3); n != 0 {
+		t.Fatalf("event 3 was handled before event 1 of its entity (%d calls)", n)
+	}
+	close(release)
+	waitCaughtUp(t, s, "flaky")
+	requireSeqs(t, j.seqs(), []uint64{1, 2, 3, 4})
+	j.check(t, true)
+}
+
+// A panicking handler counts as a failing one.
+func TestReactHandlerPanics(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "panics")
+	j := newJournal()
+	j.setFail(func(_ string, ev *rita.Event, attempt int) error {
+		if attempt == 1 {
+			panic("boom")
+		}
+		return nil
+	})
+	appendN(t, s, "order.1", "placed", 2)
+	var rep reports
+	react(t, s, "p", j.handler("p"), fast(rita.WithErrHandler(rep.handler))...)
+	waitCaughtUp(t, s, "p")
+	requireSeqs(t, j.seqs(), []uint64{1, 2})
+	if n := j.callsOf(1); n != 2 {
+		t.Fatalf("event 1 called %d times, want 2", n)
+	}
+}
+
+// Progress shows the lag of a reactor that is behind and reaches zero lag
+// once it has handled everything.
+func TestProgressReachesZeroLag(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "lag")
+	release := make(chan struct{})
+	j := newJournal()
+	j.setFail(func(string, *rita.Event, int) error { <-release; return nil })
+	react(t, s, "slow", j.handler("p"))
+	last := appendN(t, s, "order.1", "placed", 20)
+	appendN(t, s, "order.2", "placed", 5)
+	last += 5
+
+	eventually(t, waitFor, func() bool {
+		p, err := s.Durable("slow").Progress(testCtx(t))
+		return err == nil && p.Lag() == 25 && p.InFlight > 0
+	}, "lag never showed")
+	p, err := s.Durable("slow").Progress(testCtx(t))
+	requireNoError(t, err)
+	if p.CaughtUp() || !p.Active || p.Applied != 0 || p.StoreSequence != last || p.Name != "slow" {
+		t.Fatalf("progress while blocked: %+v", p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	requireErrorIs(t, s.Durable("slow").WaitCaughtUp(ctx), context.DeadlineExceeded)
+
+	close(release)
+	eventually(t, waitFor, func() bool {
+		p, err := s.Durable("slow").Progress(testCtx(t))
+		return err == nil && p.Lag() == 0
+	}, "lag never reached zero")
+	p, err = s.Durable("slow").Progress(testCtx(t))
+	requireNoError(t, err)
+	if !p.CaughtUp() || p.Applied != last || p.Delivered != last || p.Parked != 0 || p.Pending != 0 {
+		t.Fatalf("progress at zero lag: %+v", p)
+	}
+	requireNoError(t, s.Durable("slow").WaitCaughtUp(testCtx(t)))
+	requireSeqs(t, j.seqs(), seqRange(1, last))
+}
+
+// A filtered consumer is caught up once its last matching event is done,
+// whatever follows in the store.
+func TestWaitCaughtUpFiltered(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "wfilter")
+	appendEach(t, s, rawEvent("order.1", "placed", "a"), rawEvent("customer.1", "joined", "b"))
+	j := newJournal()
+	react(t, s, "orders", j.handler("p"), rita.WithFilters("order"))
+	waitCaughtUp(t, s, "orders")
+	requireSeqs(t, j.seqs(), []uint64{1})
+}
+
+func TestProgressErrors(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "perr")
+	_, err := s.Durable("never").Progress(testCtx(t))
+	requireErrorIs(t, err, jetstream.ErrConsumerNotFound)
+	requireErrorIs(t, s.Durable("never").WaitCaughtUp(testCtx(t)), jetstream.ErrConsumerNotFound)
+	requireErrorIs(t, s.Durable("never").Rebuild(testCtx(t), 0), jetstream.ErrConsumerNotFound)
+	requireErrorIs(t, s.Durable("never").Delete(testCtx(t)), jetstream.ErrConsumerNotFound)
+	_, err = s.Durable("a.b").Progress(testCtx(t))
+	requireErrorIs(t, err, rita.ErrInvalidOption)
+	requireErrorIs(t, s.Durable("x").WaitCaughtUp(nilCtx()), rita.ErrInvalidArgument)
+	requireErrorIs(t, s.Durable("x").Rebuild(nilCtx(), 0), rita.ErrInvalidArgument)
+}
+
+// tally is a read model: how many events of each entity it has seen, and
+// the sum of their payload lengths. It is safe for concurrent use.
+type tally struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newTally() *tally { return &tally{counts: map[string]int{}} }
+
+func (t *tally) Evolve(e *rita.Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.counts[e.Entity] += len(e.Data.([]byte))
+	return nil
+}
+
+func (t *tally) snapshot() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.counts)
+}
+
+// Rebuilding a durable Watch from zero gives what a fresh replay gives.
+func TestRebuildFromZero(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "rebuild")
+	ents := entities(3)
+	for _, typ := range []string{"placed", "paid", "shipped"} {
+		appendRound(t, s, typ, ents...)
+	}
+	first := newTally()
+	w, err := s.Durable("view").Watch(testCtx(t), first)
+	requireNoError(t, err)
+	requireErrorIs(t, s.Durable("view").Rebuild(testCtx(t), 0), rita.ErrDurableActive)
+	requireErrorIs(t, s.Durable("view").Delete(testCtx(t)), rita.ErrDurableActive)
+	stopSub(t, w)
+	appendRound(t, s, "archived", ents...)
+
+	// The read model is reset (here: a new one) and the watch rebuilt.
+	requireNoError(t, s.Durable("view").Rebuild(testCtx(t), 0))
+	rebuilt := newTally()
+	w, err = s.Durable("view").Watch(testCtx(t), rebuilt)
+	requireNoError(t, err)
+	defer stopSub(t, w)
+
+	fresh := newTally()
+	_, err = s.Evolve(testCtx(t), fresh)
+	requireNoError(t, err)
+	if got, want := rebuilt.snapshot(), fresh.snapshot(); !maps.Equal(got, want) {
+		t.Fatalf("rebuilt %v, fresh replay %v", got, want)
+	}
+	// The first model did not see the events stored while it was stopped.
+	if maps.Equal(first.snapshot(), fresh.snapshot()) {
+		t.Fatalf("the first model saw events it should not have: %v", first.snapshot())
+	}
+}
+
+// Rebuild from a sequence delivers the events after it again, also for a
+// consumer that started later (it is made again).
+func TestRebuildFromSequence(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "rebuildseq")
+	appendN(t, s, "order.1", "placed", 10)
+	tests := []struct {
+		name       string
+		startAfter uint64
+		rebuild    uint64
+		want       []uint64
+	}{
+		{"later", 0, 6, []uint64{7, 8, 9, 10}},
+		{"earlier", 8, 2, seqRange(3, 10)},
+		{"zero", 5, 0, seqRange(1, 10)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := tt.name
+			j := newJournal()
+			r, err := s.Durable(name).React(testCtx(t), j.handler("first"), rita.WithAfterSequence(tt.startAfter))
+			requireNoError(t, err)
+			waitCaughtUp(t, s, name)
+			stopReactor(t, r)
+			requireNoError(t, s.Durable(name).Rebuild(testCtx(t), tt.rebuild))
+			again := newJournal()
+			react(t, s, name, again.handler("second"))
+			waitCaughtUp(t, s, name)
+			requireSeqs(t, again.seqs(), tt.want)
+		})
+	}
+}
+
+// Rebuild and DeleteDurable remove the consumer's parked events.
+func TestRebuildRemovesParked(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "rbparked")
+	appendN(t, s, "order.1", "placed", 2)
+	j := newJournal()
+	j.setFail(func(string, *rita.Event, int) error { return rita.ErrUnprocessable })
+	var rep reports
+	r, err := s.Durable("r").React(testCtx(t), j.handler("p"), rita.WithErrHandler(rep.handler))
+	requireNoError(t, err)
+	waitCaughtUp(t, s, "r")
+	stopReactor(t, r)
+	requireNoError(t, s.Durable("r").Rebuild(testCtx(t), 0))
+	l, err := s.Durable("r").Parked(testCtx(t))
+	requireNoError(t, err)
+	if len(l) != 0 {
+		t.Fatalf("parked after Rebuild: %v", l)
+	}
+	// A run after the rebuild meets them again.
+	r, err = s.Durable("r").React(testCtx(t), j.handler("p"), rita.WithErrHandler(rep.handler))
+	requireNoError(t, err)
+	waitCaughtUp(t, s, "r")
+	stopReactor(t, r)
+	requireNoError(t, s.Durable("r").Delete(testCtx(t)))
+	l, err = s.Durable("r").Parked(testCtx(t))
+	requireNoError(t, err)
+	if len(l) != 0 {
+		t.Fatalf("parked after DeleteDurable: %v", l)
+	}
+	e.requireNoConsumers(t, "rbparked")
+	if n := e.consumers(t, "rbparked_PARKED"); n != 0 {
+		// The parked stream is ES_<store>_PARKED, which consumers() names ES_+name.
+		t.Fatalf("consumers on the parked stream: %d", n)
+	}
+	// The next run starts afresh.
+	again := newJournal()
+	react(t, s, "r", again.handler("p"))
+	waitCaughtUp(t, s, "r")
+	requireSeqs(t, again.seqs(), []uint64{1, 2})
+}
+
+// A poison event is parked after its attempts, with why; the later events of
+// its entity are parked behind it, in order; other entities flow. Retried
+// once the cause is fixed, the entity's parked events are handled in order
+// and the entity's new events are handled again.
+func TestReactPoisonEvent(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "poison")
+	j := newJournal()
+	var broken atomic.Bool
+	broken.Store(true)
+	j.setFail(func(_ string, ev *rita.Event, _ int) error {
+		if broken.Load() && string(ev.Data.([]byte)) == "poison" {
+			return errors.New("cannot charge card")
+		}
+		return nil
+	})
+	var rep reports
+	react(t, s, "billing", j.handler("p"), fast(rita.WithErrHandler(rep.handler), rita.WithConcurrency(2))...)
+
+	// order.1: 1 ok, 3 poison, 5 and 7 behind it; order.2: 2, 4, 6, 8 ok.
+	appendEach(t, s,
+		rawEvent("order.1", "placed", "ok"),
+		rawEvent("order.2", "placed", "ok"),
+		rawEvent("order.1", "paid", "poison"),
+		rawEvent("order.2", "paid", "ok"),
+		rawEvent("order.1", "shipped", "ok"),
+		rawEvent("order.2", "shipped", "ok"),
+		rawEvent("order.1", "delivered", "ok"),
+		rawEvent("order.2", "delivered", "ok"),
+	)
+	waitCaughtUp(t, s, "billing")
+	requireSeqs(t, j.seqs(), []uint64{1, 2, 4, 6, 8})
+	if n := j.callsOf(3); n != 3 {
+		t.Fatalf("poison event tried %d times, want 3", n)
+	}
+	for _, seq := range []uint64{5, 7} {
+		if n := j.callsOf(seq); n != 0 {
+			t.Fatalf("event %d, behind the parked one, was handled %d times", seq, n)
+		}
+	}
+
+	parked, err := s.Durable("billing").Parked(testCtx(t))
+	requireNoError(t, err)
+	var got []string
+	for _, p := range parked {
+		got = append(got, fmt.Sprintf("%d %s %s attempts=%d blockedBy=%d", p.Event.Sequence(), p.Consumer, p.Event.Type, p.Attempts, p.BlockedBy))
+	}
+	want := []string{
+		"3 billing paid attempts=3 blockedBy=0",
+		"5 billing shipped attempts=0 blockedBy=3",
+		"7 billing delivered attempts=0 blockedBy=3",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("parked:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	first := parked[0]
+	if first.Reason != "cannot charge card" || first.Event.Entity != "order.1" || string(first.Event.Data.([]byte)) != "poison" ||
+		first.Event.ID == "" || first.ParkedAt.IsZero() || first.DecodeErr != nil {
+		t.Fatalf("parked event = %+v, event %+v", first, first.Event)
+	}
+	if !strings.Contains(parked[1].Reason, "event 3 of order.1") {
+		t.Fatalf("reason of a blocked event = %q", parked[1].Reason)
+	}
+	// Each parked event went to the error handler.
+	eventually(t, waitFor, func() bool { return rep.count() == 3 }, "reports: %v", rep.all())
+	if errs := rep.all(); !strings.Contains(errs[0].Error(), "cannot charge card") {
+		t.Fatalf("first report: %v", errs[0])
+	}
+	p, err := s.Durable("billing").Progress(testCtx(t))
+	requireNoError(t, err)
+	if p.Parked != 3 || !p.CaughtUp() {
+		t.Fatalf("progress = %+v", p)
+	}
+
+	// New events of the blocked entity are parked too; others flow.
+	appendEach(t, s, rawEvent("order.1", "archived", "ok"), rawEvent("order.2", "archived", "ok"))
+	waitCaughtUp(t, s, "billing")
+	requireSeqs(t, j.seqs(), []uint64{1, 2, 4, 6, 8, 10})
+
+	// Fixed: retry (naming any of the entity's parked events).
+	broken.Store(false)
+	requireNoError(t, s.Durable("billing").RetryParked(testCtx(t), 5))
+	eventually(t, waitFor, func() bool { return j.count() == 10 }, "handled %v", j.handled())
+	j.check(t, true)
+	var order1 []uint64
+	for _, h := range j.handled() {
+		if h.entity == "order.1" {
+			order1 = append(order1, h.seq)
+		}
+	}
+	requireSeqs(t, order1, []uint64{1, 3, 5, 7, 9})
+	eventually(t, waitFor, func() bool {
+		l, err := s.Durable("billing").Parked(testCtx(t))
+		return err == nil && len(l) == 0
+	}, "parked events left")
+
+	// The entity is no longer blocked.
+	last := appendRound(t, s, "reopened", "order.1")
+	waitCaughtUp(t, s, "billing")
+	requireSeqs(t, j.seqs(), seqRange(1, last))
+}
+
+// An error wrapping ErrUnprocessable parks the event at once.
+func TestReactUnprocessable(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "unproc")
+	j := newJournal()
+	j.setFail(func(_ string, ev *rita.Event, _ int) error {
+		if ev.Sequence() == 1 {
+			return fmt.Errorf("no such customer: %w", rita.ErrUnprocessable)
+		}
+		return nil
+	})
+	appendEach(t, s, rawEvent("order.1", "placed", "a"), rawEvent("order.2", "placed", "b"))
+	react(t, s, "r", j.handler("p"), rita.WithMaxAttempts(10), rita.WithBackoff(time.Hour, time.Hour), rita.WithErrHandler(quiet))
+	waitCaughtUp(t, s, "r")
+	requireSeqs(t, j.seqs(), []uint64{2})
+	p, err := s.Durable("r").GetParked(testCtx(t), 1)
+	requireNoError(t, err)
+	if p.Attempts != 1 || !strings.Contains(p.Reason, "no such customer") {
+		t.Fatalf("parked = %+v", p)
+	}
+}
+
+// A retried event that fails again is parked again with its attempts added
+// up; the entity's later parked events stay parked behind it.
+func TestRetryParkedFailsAgain(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "again")
+	j := newJournal()
+	j.setFail(func(_ string, ev *rita.Event, _ int) error {
+		if ev.Sequence() == 1 {
+			return errors.New("still broken")
+		}
+		return nil
+	})
+	var rep reports
+	react(t, s, "r", j.handler("p"), fast(rita.WithErrHandler(rep.handler))...)
+	appendN(t, s, "order.1", "placed", 2)
+	waitCaughtUp(t, s, "r")
+	eventually(t, waitFor, func() bool { return rep.count() == 2 }, "reports %v", rep.all())
+	requireNoError(t, s.Durable("r").RetryParked(testCtx(t), 1))
+	eventually(t, waitFor, func() bool { return rep.count() == 3 }, "reports %v", rep.all())
+	eventually(t, waitFor, func() bool {
+		p, err := s.Durable("r").GetParked(testCtx(t), 1)
+		return err == nil && p.Attempts == 6
+	}, "attempts not added up")
+	l, err := s.Durable("r").Parked(testCtx(t))
+	requireNoError(t, err)
+	if len(l) != 2 || l[1].Event.Sequence() != 2 {
+		t.Fatalf("parked %v", l)
+	}
+	if j.count() != 0 {
+		t.Fatalf("handled %v", j.handled())
+	}
+}
+
+// DeleteParked skips an event: retrying the rest handles them.
+func TestDeleteParked(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "skip")
+	j := newJournal()
+	j.setFail(func(_ string, ev *rita.Event, _ int) error {
+		if ev.Sequence() == 1 {
+			return rita.ErrUnprocessable
+		}
+		return nil
+	})
+	react(t, s, "r", j.handler("p"), fast(rita.WithErrHandler(quiet))...)
+	appendN(t, s, "order.1", "placed", 3)
+	waitCaughtUp(t, s, "r")
+	requireNoError(t, s.Durable("r").DeleteParked(testCtx(t), 1))
+	_, err := s.Durable("r").GetParked(testCtx(t), 1)
+	requireErrorIs(t, err, rita.ErrParkedNotFound)
+	requireNoError(t, s.Durable("r").RetryParked(testCtx(t), 2))
+	eventually(t, waitFor, func() bool { return j.count() == 2 }, "handled %v", j.handled())
+	requireSeqs(t, j.seqs(), []uint64{2, 3})
+	j.check(t, true)
+}
+
+// Events that cannot be decoded are parked at once, kept raw, and reported
+// with ErrEventDecode; a durable Watch parks what its Evolver refuses.
+func TestParkUndecodable(t *testing.T) {
+	e := newEnv(t)
+	w := e.store(t, "undec")
+	reg := newRegistry(t, orderTypes())
+	s, err := e.manager(t, rita.WithRegistry(reg)).GetEventStore(testCtx(t), "undec")
+	requireNoError(t, err)
+	// Raw events the registry does not know.
+	appendEach(t, w, rawEvent("order.1", "mystery", "?"))
+	var rep reports
+	j := newJournal()
+	react(t, s, "r", j.handler("p"), rita.WithErrHandler(rep.handler))
+	waitCaughtUp(t, s, "r")
+	eventually(t, waitFor, func() bool { return rep.count() == 1 }, "reports %v", rep.all())
+	requireErrorIs(t, rep.all()[0], rita.ErrEventDecode)
+	p, err := s.Durable("r").GetParked(testCtx(t), 1)
+	requireNoError(t, err)
+	requireErrorIs(t, p.DecodeErr, rita.ErrEventDecode)
+	if string(p.Event.Data.([]byte)) != "?" || p.Event.Type != "mystery" || p.Attempts != 0 {
+		t.Fatalf("parked %+v event %+v", p, p.Event)
+	}
+}
+
+func TestParkedNotFound(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "none")
+	ctx := testCtx(t)
+	l, err := s.Durable("r").Parked(ctx)
+	requireNoError(t, err)
+	if l == nil || len(l) != 0 {
+		t.Fatalf("Parked = %v", l)
+	}
+	_, err = s.Durable("r").GetParked(ctx, 1)
+	requireErrorIs(t, err, rita.ErrParkedNotFound)
+	requireErrorIs(t, s.Durable("r").RetryParked(ctx, 1), rita.ErrParkedNotFound)
+	requireErrorIs(t, s.Durable("r").DeleteParked(ctx, 1), rita.ErrParkedNotFound)
+	_, err = s.Durable("a.b").Parked(ctx)
+	requireErrorIs(t, err, rita.ErrInvalidOption)
+	_, err = s.Durable("r").Parked(nilCtx())
+	requireErrorIs(t, err, rita.ErrInvalidArgument)
+
+	// With the stream there but nothing parked.
+	react(t, s, "r", newJournal().handler("p"))
+	_, err = s.Durable("r").GetParked(ctx, 1)
+	requireErrorIs(t, err, rita.ErrParkedNotFound)
+}
+
+// Deleting a store deletes its parked events.
+func TestDeleteEventStoreDeletesParked(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "gone")
+	j := newJournal()
+	j.setFail(func(string, *rita.Event, int) error { return rita.ErrUnprocessable })
+	r, err := s.Durable("r").React(testCtx(t), j.handler("p"), rita.WithErrHandler(quiet))
+	requireNoError(t, err)
+	appendN(t, s, "order.1", "placed", 1)
+	waitCaughtUp(t, s, "r")
+	requireNoError(t, r.Stop(testCtx(t)))
+	if names := e.streamNames(t); !slices.Equal(names, []string{"ES_gone", "ES_gone_PARKED"}) {
+		t.Fatalf("streams %v", names)
+	}
+	requireNoError(t, e.m.DeleteEventStore(testCtx(t), "gone"))
+	if names := e.streamNames(t); len(names) != 0 {
+		t.Fatalf("streams left: %v", names)
+	}
+}
+
+// The parked events of two consumers are kept apart.
+func TestParkedPerConsumer(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "two")
+	fail := func(string, *rita.Event, int) error { return rita.ErrUnprocessable }
+	a, b := newJournal(), newJournal()
+	a.setFail(fail)
+	b.setFail(fail)
+	react(t, s, "a", a.handler("p"), rita.WithErrHandler(quiet))
+	react(t, s, "b", b.handler("p"), rita.WithErrHandler(quiet))
+	appendN(t, s, "order.1", "placed", 1)
+	waitCaughtUp(t, s, "a")
+	waitCaughtUp(t, s, "b")
+	for _, name := range []string{"a", "b"} {
+		got, err := s.Durable(name).Parked(context.Background())
+		requireNoError(t, err)
+		if len(got) != 1 || got[0].Consumer != name {
+			t.Fatalf("parked of %s: %v", name, got)
+		}
+	}
+	requireNoError(t, s.Durable("a").DeleteParked(testCtx(t), 1))
+	only, err := s.Durable("b").Parked(context.Background())
+	requireNoError(t, err)
+	if len(only) != 1 || only[0].Consumer != "b" {
+		t.Fatalf("parked of b %v", only)
 	}
 }

@@ -1,7 +1,6 @@
 package rita_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -41,36 +40,4 @@ func TestEventStoreInfo(t *testing.T) {
 	requireErrorIs(t, err, jetstream.ErrStreamNotFound)
 	_, err = (*rita.EventStore)(nil).Info(testCtx(t))
 	requireErrorIs(t, err, rita.ErrInvalidArgument)
-}
-
-// EventStores lists the stores of the connection, with their info, and
-// nothing else: not other streams, not a store's parked events.
-func TestManagerEventStores(t *testing.T) {
-	e := newEnv(t)
-	a := e.store(t, "a")
-	e.store(t, "b_PARKED") // a store whose name looks like a parked stream
-	appendN(t, a, "order.1", "placed", 2)
-	// A reactor that parks an event makes the parked stream of a.
-	react(t, a, "r", func(ctx context.Context, ev *rita.Event) error { return rita.ErrUnprocessable }, rita.WithErrHandler(quiet))
-	waitCaughtUp(t, a, "r")
-	js, err := jetstream.New(e.nc)
-	requireNoError(t, err)
-	_, err = js.CreateStream(testCtx(t), jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}})
-	requireNoError(t, err)
-
-	got := map[string]uint64{}
-	for info, err := range e.m.EventStores(testCtx(t)) {
-		requireNoError(t, err)
-		got[info.Config.Name] = info.Events
-	}
-	if len(got) != 2 || got["a"] != 2 || got["b_PARKED"] != 0 {
-		t.Fatalf("EventStores listed %v, want a (2 events) and b_PARKED (0)", got)
-	}
-	// Breaking off the iteration is fine.
-	for range e.m.EventStores(testCtx(t)) {
-		break
-	}
-	for _, err := range (*rita.Manager)(nil).EventStores(testCtx(t)) {
-		requireErrorIs(t, err, rita.ErrInvalidArgument)
-	}
 }
