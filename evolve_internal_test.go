@@ -95,25 +95,43 @@ type apiRequest struct {
 	body    string
 }
 
-// apiProbe sees the JetStream API requests of a connection: a second
-// connection to the same server subscribes to $JS.API.>, which the server
-// delivers to it as well as to the API. It tells which way a read went.
+// apiProbe sees the JetStream API requests a store's connection makes to its
+// stream: a second connection to the same server subscribes to the API
+// subjects of that stream, which the server delivers to it as well as to
+// the API. It tells which way a read went.
+//
+// It subscribes only to requests the stream answers (not to $JS.API.>):
+// a subscriber to a request nobody else answers would keep the requester
+// from its no-responders status, which a read relies on (a snapshot get on
+// a bucket not made yet, a direct get on a stream without AllowDirect).
 type apiProbe struct {
 	nc, mon *nats.Conn
 	ch      chan *nats.Msg
 	mu      sync.Mutex
 }
 
-func newAPIProbe(t *testing.T, nc *nats.Conn) *apiProbe {
+func newAPIProbe(t *testing.T, s *EventStore) *apiProbe {
 	t.Helper()
+	nc := s.m.nc
 	mon, err := nats.Connect(nc.ConnectedUrl())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(mon.Close)
 	p := &apiProbe{nc: nc, mon: mon, ch: make(chan *nats.Msg, 1<<16)}
-	if _, err := mon.ChanSubscribe("$JS.API.>", p.ch); err != nil {
-		t.Fatal(err)
+	stream := s.src.Stream
+	subjects := []string{
+		jsapi.MsgGetSubject(stream),
+		jsapi.StreamInfoSubject(stream),
+		"$JS.API.CONSUMER.CREATE." + stream + ".>",
+	}
+	if s.src.Direct {
+		subjects = append(subjects, jsapi.DirectGetSubject(stream))
+	}
+	for _, subj := range subjects {
+		if _, err := mon.ChanSubscribe(subj, p.ch); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := mon.Flush(); err != nil {
 		t.Fatal(err)
@@ -123,8 +141,9 @@ func newAPIProbe(t *testing.T, nc *nats.Conn) *apiProbe {
 
 // settle returns once every request nc has sent so far is in p.ch: the
 // server has processed them (nc's flush) and delivered their copies to the
-// monitor before its answer to the monitor's flush, and the monitor's read
-// loop puts a message in a channel subscription before it reads on.
+// monitor, in the order it processed them, before its answer to the
+// monitor's flush; and the monitor's read loop puts a message in a channel
+// subscription before it reads on.
 func (p *apiProbe) settle(t *testing.T) {
 	t.Helper()
 	if err := p.nc.Flush(); err != nil {
@@ -253,7 +272,6 @@ func compareReads(t *testing.T, p *apiProbe, s *EventStore, opts ...EvolveOption
 
 func TestDirectReadMatchesConsumerRead(t *testing.T) {
 	m := newDirectTestManager(t)
-	p := newAPIProbe(t, m.nc)
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(3, 42))
 	for _, storage := range []jetstream.StorageType{jetstream.FileStorage, jetstream.MemoryStorage} {
@@ -262,6 +280,7 @@ func TestDirectReadMatchesConsumerRead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			p := newAPIProbe(t, s)
 			entities := []string{"order.1", "order.2", "order.3", "customer.1", "customer.x-y"}
 			types := []string{"placed", "paid", "shipped"}
 			perEntity := map[string][]uint64{}
@@ -313,12 +332,12 @@ func TestDirectReadMatchesConsumerRead(t *testing.T) {
 
 func TestDirectReadUsedOnlyForOneEntity(t *testing.T) {
 	m := newDirectTestManager(t)
-	p := newAPIProbe(t, m.nc)
 	ctx := t.Context()
 	s, err := m.CreateEventStore(ctx, EventStoreConfig{Name: "which"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := newAPIProbe(t, s)
 	for _, e := range []*Event{
 		{Entity: "order.1", Type: "placed", Data: []byte("a")},
 		{Entity: "order.2", Type: "placed", Data: []byte("b")},
@@ -376,12 +395,12 @@ const directBatchMax = 8192
 // An entity with more events than one batch get asks for is read in several.
 func TestDirectReadLargeEntity(t *testing.T) {
 	m := newDirectTestManager(t)
-	p := newAPIProbe(t, m.nc)
 	ctx := t.Context()
 	s, err := m.CreateEventStore(ctx, EventStoreConfig{Name: "large", Storage: jetstream.MemoryStorage})
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := newAPIProbe(t, s)
 	const n = directBatchMax + 1500
 	var batch []*Event
 	for i := range n {
@@ -464,7 +483,6 @@ func TestDirectReadIgnoresConcurrentAppends(t *testing.T) {
 // another tool) is read with a consumer.
 func TestDirectReadFallsBackWithoutAllowDirect(t *testing.T) {
 	m := newDirectTestManager(t)
-	p := newAPIProbe(t, m.nc)
 	ctx := t.Context()
 	if _, err := m.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:               wire.StreamName("plain"),
@@ -477,6 +495,7 @@ func TestDirectReadFallsBackWithoutAllowDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := newAPIProbe(t, s)
 	for i := range 5 {
 		if _, err := s.Append(ctx, []*Event{{Entity: "order.1", Type: "line", Data: []byte(strconv.Itoa(i))}}); err != nil {
 			t.Fatal(err)
@@ -505,12 +524,12 @@ func TestDirectReadFallsBackWithoutAllowDirect(t *testing.T) {
 // its wildcard filter otherwise; either way the events are the consumer's.
 func TestDirectReadLiteral(t *testing.T) {
 	m := newDirectTestManager(t)
-	p := newAPIProbe(t, m.nc)
 	ctx := t.Context()
 	s, err := m.CreateEventStore(ctx, EventStoreConfig{Name: "literal"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := newAPIProbe(t, s)
 	for i := range 60 {
 		events := []*Event{
 			{Entity: "order.1", Type: "t" + strconv.Itoa(i%3), Data: []byte(strconv.Itoa(i))},
