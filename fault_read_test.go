@@ -153,7 +153,20 @@ var readFaults = []readFault{
 		for i := range 2 {
 			old := f.c.WaitStoreLeader(store)
 			stepDown(t, admin, store)
-			waitFault(t, "another leader", func() bool { l := f.c.StoreLeader(store); return l != nil && l != old })
+			asked := time.Now()
+			// A leader that stepped down may be elected again when no
+			// other replica was current: ask again until another leads.
+			waitFault(t, "another leader", func() bool {
+				if l := f.c.StoreLeader(store); l != nil && l != old {
+					return true
+				}
+				if time.Since(asked) > 5*time.Second {
+					t.Logf("step-down %d: %s still leads after %v; asking again", i+1, old.Name(), time.Since(asked).Round(time.Millisecond))
+					stepDown(t, admin, store)
+					asked = time.Now()
+				}
+				return false
+			})
 			progressed(fmt.Sprintf("the readers read after step-down %d", i+1))
 		}
 	}},
