@@ -1,0 +1,27 @@
+package wire
+
+import "testing"
+
+func TestEscapeToken(t *testing.T) {
+	seen := map[string]string{}
+	for _, in := range []string{"orders", "a-b", "a_b", "a_5Fb", "a.b", "ä", "x y", "A9"} {
+		out := EscapeToken(in)
+		for i := 0; i < len(out); i++ {
+			if !isPlainByte(out[i]) && out[i] != '_' {
+				t.Fatalf("EscapeToken(%q) = %q holds %q", in, out, out[i])
+			}
+		}
+		if prev, dup := seen[out]; dup {
+			t.Fatalf("EscapeToken(%q) = EscapeToken(%q) = %q", in, prev, out)
+		}
+		seen[out] = in
+	}
+	// The key of a snapshot is its entity's two tokens and the model's
+	// name, each escaped, under the store's bucket.
+	if got := SnapshotSubject("s", "order.x y", "default"); got != "$KV.rita-snapshots-s.order.x_20y.default" {
+		t.Fatalf("SnapshotSubject = %q", got)
+	}
+	if got := SnapshotBucket("a b"); got != "rita-snapshots-a_20b" {
+		t.Fatalf("SnapshotBucket = %q", got)
+	}
+}
