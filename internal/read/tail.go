@@ -133,13 +133,19 @@ func expectedPrevious(m *jsapi.Msg, pattern string) (uint64, bool) {
 	return seq, err == nil
 }
 
-// getSeq gets the message at seq; nil if there is none.
+// getSeq gets the message at seq; nil if there is none. A direct get of one
+// message is answered by that message alone, with no end-of-batch status
+// after it, so it takes the first answer (Collector.Get would wait for an
+// end that never comes, and time out).
 func getSeq(c *jsapi.Collector, src *Source, tag string, seq uint64) (*jsapi.Msg, error) {
-	msgs, err := c.Get(jsapi.DirectGetSubject(src.Stream), tag, jsapi.SeqBody(seq))
-	if err != nil || len(msgs) == 0 {
+	if err := c.Request(jsapi.DirectGetSubject(src.Stream), tag, jsapi.SeqBody(seq)); err != nil {
 		return nil, err
 	}
-	return &msgs[0], nil
+	answers, err := c.Gather(tag)
+	if err != nil {
+		return nil, err
+	}
+	return jsapi.ParseOne(answers[tag])
 }
 
 // getRange gets the n messages from seq on.
