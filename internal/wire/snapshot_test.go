@@ -4,7 +4,7 @@ import "testing"
 
 func TestEscapeToken(t *testing.T) {
 	seen := map[string]string{}
-	for _, in := range []string{"orders", "a-b", "a_b", "a_5Fb", "a.b", "ä", "x y", "A9"} {
+	for _, in := range []string{"orders", "a-b", "a_b", "a_5Fb", "a.b", "ä", "x y", "x_20y", "A9"} {
 		out := EscapeToken(in)
 		for i := 0; i < len(out); i++ {
 			if !isPlainByte(out[i]) && out[i] != '_' {
