@@ -108,9 +108,11 @@ func (c *Collector) Next() (string, *nats.Msg, error) {
 	}
 }
 
-// Get sends body to subject and returns the messages of its answer (a
-// direct get of one message or of a batch), up to the end of the batch.
-// Answers of earlier requests are skipped.
+// Get sends a batch direct get (body asks for several messages) to subject
+// and returns the messages of its answer, up to the end-of-batch status.
+// Answers of earlier requests are skipped. A get of one message by sequence
+// is answered by the message alone, with no end-of-batch status: send it
+// with Request and take the first answer with Gather.
 func (c *Collector) Get(subject, tag string, body []byte) ([]Msg, error) {
 	if err := c.Request(subject, tag, body); err != nil {
 		return nil, err
