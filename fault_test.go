@@ -973,7 +973,7 @@ func TestFaultServerGoesAway(t *testing.T) {
 	seq, err := appendSure(s, events, &fig)
 	requireNoError(t, err)
 	acked[events[0].ID] = seq
-	eventually(t, 3*time.Second, func() bool { return running.count() > 0 && running.seqs()[running.count()-1] >= seq },
+	eventually(t, 3*time.Second, func() bool { return running.last() >= seq },
 		"the running watcher did not apply event %d within 3s of the restart", seq)
 	t.Logf("the running watcher applied a new event %v after the restart", time.Since(restarted))
 
@@ -1086,7 +1086,7 @@ func TestFaultWatchNoticesStalledConsumer(t *testing.T) {
 	stopped := time.Now()
 	seq := appendOne()
 	waitFault(t, "the watcher applies an event appended after its consumer's server stopped", func() bool {
-		return r.count() > 0 && r.seqs()[r.count()-1] >= seq
+		return r.last() >= seq
 	})
 	took := time.Since(stopped)
 	mu.Lock()

@@ -283,6 +283,17 @@ func (r *recorder) count() int {
 	return len(r.events)
 }
 
+// last returns the sequence of the last event recorded, 0 before the
+// first.
+func (r *recorder) last() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events) == 0 {
+		return 0
+	}
+	return r.events[len(r.events)-1].Sequence()
+}
+
 func (r *recorder) seqs() []uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -173,7 +173,7 @@ func TestNoGoroutineOutlivesFaults(t *testing.T) {
 
 	srv.Restart()
 	seq := appendN(t, s, "order.1", "shipped", 1)
-	eventually(t, waitFor, func() bool { return running.count() > 0 && running.seqs()[running.count()-1] >= seq }, "the watcher did not resume")
+	eventually(t, waitFor, func() bool { return running.last() >= seq }, "the watcher did not resume")
 	w.Stop()
 	requireNoLibraryGoroutines(t)
 }
