@@ -430,12 +430,10 @@ func ExampleEventStore_Watch() {
 		log.Fatal(err)
 	}
 	// The watcher applies the new event on its own goroutine: wait for it.
-	deadline := time.Now().Add(5 * time.Second)
-	for balances.Sequence() < seq {
-		if time.Now().After(deadline) {
-			log.Fatal("the read model did not catch up")
-		}
-		time.Sleep(5 * time.Millisecond)
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := w.WaitFor(wait, seq); err != nil {
+		log.Fatal(err)
 	}
 	show()
 	// Output:
