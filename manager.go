@@ -13,6 +13,7 @@ import (
 
 	"github.com/synadia-labs/rita/clock"
 	"github.com/synadia-labs/rita/id"
+	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/wire"
 	"github.com/synadia-labs/rita/types"
 )
@@ -24,6 +25,12 @@ import (
 // resources of its own: the connection stays the caller's to close (which
 // also ends the store's watchers and durable consumers). The methods of a
 // nil *Manager fail with ErrInvalidArgument.
+//
+// Creating, getting, updating and deleting a store ride out a cluster that
+// elects a leader or a server that restarts, as reads and appends do: a
+// request that goes unanswered is sent again until ctx ends (for at most
+// 30 s of failures when ctx has no deadline); the error then matches
+// context.DeadlineExceeded.
 type Manager struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -86,7 +93,14 @@ func (m *Manager) CreateEventStore(ctx context.Context, config EventStoreConfig)
 	if err != nil {
 		return nil, err
 	}
-	stream, err := m.js.CreateStream(ctx, cfg)
+	var stream jetstream.Stream
+	err = m.do(ctx, config.Name, "the store's stream to be created", func(ctx context.Context) error {
+		// Creating a stream that exists with the same configuration
+		// succeeds: an attempt after one whose answer was lost is safe.
+		var err error
+		stream, err = m.js.CreateStream(ctx, cfg)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return nil, m.existsError(ctx, config, err)
 	}
@@ -120,7 +134,12 @@ func (m *Manager) GetEventStore(ctx context.Context, name string) (*EventStore, 
 	if err := validateStoreName(name); err != nil {
 		return nil, err
 	}
-	stream, err := m.js.Stream(ctx, wire.StreamName(name))
+	var stream jetstream.Stream
+	err := m.do(ctx, name, "the store's stream", func(ctx context.Context) error {
+		var err error
+		stream, err = m.js.Stream(ctx, wire.StreamName(name))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rita: get event store %q: %w", name, err)
 	}
@@ -139,7 +158,11 @@ func (m *Manager) UpdateEventStore(ctx context.Context, config EventStoreConfig)
 	if err != nil {
 		return err
 	}
-	if _, err := m.js.UpdateStream(ctx, cfg); err != nil {
+	err = m.do(ctx, config.Name, "the store's stream to be updated", func(ctx context.Context) error {
+		_, err := m.js.UpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("rita: update event store %q: %w", config.Name, err)
 	}
 	return nil
@@ -155,16 +178,48 @@ func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	if err := validateStoreName(name); err != nil {
 		return err
 	}
-	if err := m.js.DeleteStream(ctx, wire.StreamName(name)); err != nil {
+	if err := m.deleteStream(ctx, name, wire.StreamName(name), "the store's stream to be deleted"); err != nil {
 		return fmt.Errorf("rita: delete event store %q: %w", name, err)
 	}
-	if err := m.js.DeleteStream(ctx, wire.ParkedStream(name)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+	if err := m.deleteStream(ctx, name, wire.ParkedStream(name), "the stream of parked events to be deleted"); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("rita: delete parked events of store %q: %w", name, err)
 	}
-	if err := m.js.DeleteKeyValue(ctx, wire.SnapshotBucket(name)); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+	err := m.do(ctx, name, "the snapshot bucket to be deleted", func(ctx context.Context) error {
+		err := m.js.DeleteKeyValue(ctx, wire.SnapshotBucket(name))
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("rita: delete snapshots of store %q: %w", name, err)
 	}
 	return nil
+}
+
+// deleteStream deletes stream, trying again after transient failures. A
+// stream that is missing on a later attempt was deleted by an earlier one
+// whose answer was lost.
+func (m *Manager) deleteStream(ctx context.Context, store, stream, what string) error {
+	attempts := 0
+	return m.do(ctx, store, what, func(ctx context.Context) error {
+		attempts++
+		err := m.js.DeleteStream(ctx, stream)
+		if attempts > 1 && errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// do runs one request to the JetStream API under the retry policy of reads
+// and writes (jsapi.Do): one that goes unanswered while a cluster elects a
+// leader or a server restarts is sent again, until ctx ends (or the
+// policy's budget runs out); the retries are logged at debug level.
+func (m *Manager) do(ctx context.Context, store, what string, req func(context.Context) error) error {
+	return jsapi.Do(ctx, what, func(attempt int, err error) {
+		m.logger.Debug("rita: manager: retrying", "store", store, "waiting for", what, "attempt", attempt, "error", err)
+	}, req)
 }
 
 // EventStores returns an iterator over the event stores on the connection,

@@ -17,6 +17,7 @@ import (
 	"github.com/synadia-labs/rita"
 	"github.com/synadia-labs/rita/clock"
 	"github.com/synadia-labs/rita/id"
+	"github.com/synadia-labs/rita/ritatest"
 )
 
 // Creating a store that exists with another configuration says which
@@ -504,5 +505,98 @@ func TestManagerEventStores(t *testing.T) {
 	}
 	for _, err := range (*rita.Manager)(nil).EventStores(testCtx(t)) {
 		requireErrorIs(t, err, rita.ErrInvalidArgument)
+	}
+}
+
+// signal is a log handler that sends the message of each record whose
+// message is msg to ch, without blocking.
+type signal struct {
+	msg string
+	ch  chan string
+}
+
+func (s *signal) Enabled(context.Context, slog.Level) bool { return true }
+func (s *signal) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s *signal) WithGroup(string) slog.Handler            { return s }
+func (s *signal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == s.msg {
+		select {
+		case s.ch <- r.Message:
+		default:
+		}
+	}
+	return nil
+}
+
+// The Manager's requests ride out a server that stops and comes back: each
+// sends its request again until the server answers, and then does what it
+// was asked, once.
+func TestManagerRidesOutRestart(t *testing.T) {
+	srv := ritatest.NewServer(t)
+	nc := srv.Connect(t, ritatest.Reconnecting())
+	retried := make(chan string, 1)
+	m, err := rita.New(nc, rita.WithLogger(slog.New(&signal{msg: "rita: manager: retrying", ch: retried})))
+	requireNoError(t, err)
+	_, err = m.CreateEventStore(testCtx(t), rita.EventStoreConfig{Name: "kept"})
+	requireNoError(t, err)
+
+	ops := []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"CreateEventStore", func(ctx context.Context) error {
+			_, err := m.CreateEventStore(ctx, rita.EventStoreConfig{Name: "made"})
+			return err
+		}},
+		{"GetEventStore", func(ctx context.Context) error {
+			_, err := m.GetEventStore(ctx, "kept")
+			return err
+		}},
+		{"UpdateEventStore", func(ctx context.Context) error {
+			return m.UpdateEventStore(ctx, rita.EventStoreConfig{Name: "kept", MaxAge: time.Hour})
+		}},
+		{"DeleteEventStore", func(ctx context.Context) error {
+			return m.DeleteEventStore(ctx, "kept")
+		}},
+	}
+	for _, op := range ops {
+		srv.Stop()
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			done <- op.call(ctx)
+		}()
+		select {
+		case <-retried:
+		case err := <-done:
+			t.Fatalf("%s without a server returned %v, want it to wait", op.name, err)
+		case <-time.After(waitFor):
+			t.Fatalf("%s logged no retry while the server was stopped", op.name)
+		}
+		srv.Restart()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s after the server returned: %v", op.name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s did not return after the server came back", op.name)
+		}
+		select {
+		case <-retried: // a retry logged after the first
+		default:
+		}
+	}
+
+	made, err := m.GetEventStore(testCtx(t), "made")
+	requireNoError(t, err)
+	info, err := made.Info(testCtx(t))
+	requireNoError(t, err)
+	if info.Config.Name != "made" {
+		t.Errorf("store made: config name %q", info.Config.Name)
+	}
+	if _, err := m.GetEventStore(testCtx(t), "kept"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("GetEventStore of the deleted store: %v, want ErrStreamNotFound", err)
 	}
 }
