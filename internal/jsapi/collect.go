@@ -110,9 +110,8 @@ func (c *Collector) Next() (string, *nats.Msg, error) {
 
 // Get sends a batch direct get (body asks for several messages) to subject
 // and returns the messages of its answer, up to the end-of-batch status.
-// Answers of earlier requests are skipped. A get of one message by sequence
-// is answered by the message alone, with no end-of-batch status: send it
-// with Request and take the first answer with Gather.
+// Answers of earlier requests are skipped. A get of one message is
+// answered by the message alone, with no end-of-batch status: use GetOne.
 func (c *Collector) Get(subject, tag string, body []byte) ([]Msg, error) {
 	if err := c.Request(subject, tag, body); err != nil {
 		return nil, err
@@ -132,6 +131,20 @@ func (c *Collector) Get(subject, tag string, body []byte) ([]Msg, error) {
 		}
 		msgs = append(msgs, *m)
 	}
+}
+
+// GetOne sends a direct get of one message (by sequence, say) to subject
+// and returns the message, or nil if there is none. Answers of earlier
+// requests are skipped.
+func (c *Collector) GetOne(subject, tag string, body []byte) (*Msg, error) {
+	if err := c.Request(subject, tag, body); err != nil {
+		return nil, err
+	}
+	answers, err := c.Gather(tag)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOne(answers[tag])
 }
 
 // Gather reads answers until one has come for each of tags (the first of a

@@ -146,8 +146,9 @@ type msgGetAnswer struct {
 }
 
 // ParseLast reads the answer to a message get (a LastBody request, or one
-// by sequence and subject): the message, or nil if none matches. A stream that does not exist fails with an error
-// matching jetstream.ErrStreamNotFound.
+// by sequence and subject): the message, or nil if none matches. A stream
+// that does not exist fails with an error matching
+// jetstream.ErrStreamNotFound.
 func ParseLast(msg *nats.Msg) (*Msg, error) {
 	if err := noResponse(msg); err != nil {
 		return nil, err

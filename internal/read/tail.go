@@ -133,19 +133,9 @@ func expectedPrevious(m *jsapi.Msg, pattern string) (uint64, bool) {
 	return seq, err == nil
 }
 
-// getSeq gets the message at seq; nil if there is none. A direct get of one
-// message is answered by that message alone, with no end-of-batch status
-// after it, so it takes the first answer (Collector.Get would wait for an
-// end that never comes, and time out).
+// getSeq gets the message at seq; nil if there is none.
 func getSeq(c *jsapi.Collector, src *Source, tag string, seq uint64) (*jsapi.Msg, error) {
-	if err := c.Request(jsapi.DirectGetSubject(src.Stream), tag, jsapi.SeqBody(seq)); err != nil {
-		return nil, err
-	}
-	answers, err := c.Gather(tag)
-	if err != nil {
-		return nil, err
-	}
-	return jsapi.ParseOne(answers[tag])
+	return c.GetOne(jsapi.DirectGetSubject(src.Stream), tag, jsapi.SeqBody(seq))
 }
 
 // getRange gets the n messages from seq on.

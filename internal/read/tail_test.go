@@ -97,14 +97,7 @@ func TestSnapshotChainTail(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if err := c.Request(jsapi.DirectGetSubject(src.Stream), "x", jsapi.SeqBody(seqs[upTo])); err != nil {
-			t.Fatal(err)
-		}
-		answers, err := c.Gather("x")
-		if err != nil {
-			t.Fatalf("get %d: %v", seqs[upTo], err)
-		}
-		m, err := jsapi.ParseOne(answers["x"])
+		m, err := c.GetOne(jsapi.DirectGetSubject(src.Stream), "x", jsapi.SeqBody(seqs[upTo]))
 		if err != nil || m == nil {
 			t.Fatalf("get %d: %v, %v", seqs[upTo], m, err)
 		}
