@@ -409,9 +409,14 @@ func runReadFault(t *testing.T, f *faultEnv, kind readKind, fault readFault) {
 		// entity's one key counts the snapshots saved.
 		js, err := jetstream.New(admin)
 		requireNoError(t, err)
-		kv, err := js.KeyValue(testCtx(t), "rita-snapshots-"+store)
-		requireNoError(t, err)
-		entry, err := kv.Get(testCtx(t), readEntity+".default")
+		var entry jetstream.KeyValueEntry
+		err = askFault(t, "the snapshot", func(ctx context.Context) error {
+			kv, err := js.KeyValue(ctx, "rita-snapshots-"+store)
+			if err == nil {
+				entry, err = kv.Get(ctx, readEntity+".default")
+			}
+			return err
+		})
 		if err != nil {
 			t.Errorf("the snapshot of %s: %v; no call saved one", readEntity, err)
 		} else {

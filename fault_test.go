@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/synadia-labs/rita"
+	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/ritatest"
 )
 
@@ -235,6 +236,22 @@ type storedMsg struct {
 	subject string
 }
 
+// askFault sends a raw JetStream request with req, in attempts of 2 s,
+// until one is answered (it returns no transient error), and returns its
+// error. After a fault a stream may still be electing its leader, and a
+// request whose answer is lost would wait for its whole deadline.
+func askFault(t *testing.T, what string, req func(context.Context) error) error {
+	t.Helper()
+	var err error
+	waitFault(t, what, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err = req(ctx)
+		return !jsapi.Transient(err)
+	})
+	return err
+}
+
 // readStored reads every message of store with raw JetStream.
 func readStored(t *testing.T, nc *nats.Conn, store string) []storedMsg {
 	t.Helper()
@@ -242,7 +259,11 @@ func readStored(t *testing.T, nc *nats.Conn, store string) []storedMsg {
 	defer cancel()
 	js, err := jetstream.New(nc)
 	requireNoError(t, err)
-	stream, err := js.Stream(ctx, "ES_"+store)
+	var stream jetstream.Stream
+	err = askFault(t, "the stream's info", func(ctx context.Context) (err error) {
+		stream, err = js.Stream(ctx, "ES_"+store)
+		return err
+	})
 	requireNoError(t, err)
 	total := stream.CachedInfo().State.Msgs
 	var out []storedMsg
