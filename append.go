@@ -12,9 +12,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/read"
+	"github.com/synadia-labs/rita/internal/telemetry"
 	"github.com/synadia-labs/rita/internal/wire"
 )
 
@@ -88,6 +90,24 @@ func (s *EventStore) Append(ctx context.Context, events []*Event) (uint64, error
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
+	start := time.Now()
+	ctx, span := s.tel.startSpan(ctx, "append", "send", trace.SpanKindProducer, s.name)
+	var out appendOutcome
+	seq, err := s.append(ctx, events, &out)
+	s.tel.appended(ctx, span, start, events, seq, &out, err)
+	return seq, err
+}
+
+// appendOutcome is what an append did beyond its result, for its span and
+// metrics.
+type appendOutcome struct {
+	retries   int  // attempts sent again after a transient failure
+	duplicate bool // a single event found stored already under its ID
+	published bool // the events got as far as the server
+}
+
+// append is Append within its span.
+func (s *EventStore) append(ctx context.Context, events []*Event, out *appendOutcome) (uint64, error) {
 	msgs, ownID, err := s.prepare(events)
 	if err != nil {
 		return 0, err
@@ -96,7 +116,13 @@ func (s *EventStore) Append(ctx context.Context, events []*Event) (uint64, error
 		return 0, fmt.Errorf("%w: appending several events as one atomic batch needs nats-server v%s or newer, connected to v%s",
 			ErrServerUnsupported, minBatchServer, s.m.nc.ConnectedServerVersion())
 	}
-	seq, err := s.publish(ctx, events, msgs, ownID)
+	if parent, state := telemetry.Inject(ctx); parent != "" {
+		for _, m := range msgs {
+			wire.SetTrace(m.Header, parent, state)
+		}
+	}
+	out.published = true
+	seq, err := s.publish(ctx, events, msgs, ownID, out)
 	if err != nil {
 		return 0, err
 	}
@@ -188,7 +214,7 @@ func (s *EventStore) checkExpected(events []*Event, msgs []*nats.Msg) error {
 
 // publish stores msgs, one publish or one atomic batch, retrying transient
 // failures as described above, and returns the last sequence.
-func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.Msg, ownID bool) (uint64, error) {
+func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.Msg, ownID bool, out *appendOutcome) (uint64, error) {
 	// The first attempt, bounded by its own timeout, is all that almost
 	// every Append makes: the retry rules and the duplicate window's limit
 	// are only set up once it has failed.
@@ -197,13 +223,15 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 	inProcessTries := 0
 	checkedStream := false
 	for attempt := 1; ; attempt++ {
-		seq, err := s.publishAttempt(ctx, msgs, attempt)
+		seq, dup, err := s.publishAttempt(ctx, msgs, attempt)
 		if err == nil {
+			out.duplicate = dup && attempt == 1
 			return seq, nil
 		}
 		if retry == nil {
 			retry = jsapi.NewRetry(ctx, "", func(n int, err error) {
 				s.m.logger.Debug("rita: append: retrying", "store", s.name, "attempt", n, "events", len(events), "error", err)
+				out.retries++
 			})
 		}
 		// On a clustered stream, "wrong last sequence" without a sequence
@@ -216,6 +244,7 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 		} else if mayBeStoredAlready(attempt, len(events) == 1 && ownID, err) {
 			if seq, ok := s.storedTogether(ctx, events, msgs); ok {
 				s.m.logger.Debug("rita: append: already stored", "store", s.name, "attempt", attempt, "events", len(events), "sequence", seq)
+				out.duplicate = attempt == 1 // stored before this call
 				return seq, nil
 			}
 		}
@@ -242,19 +271,21 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 	}
 }
 
-// publishAttempt sends msgs once, within the attempt's timeout.
-func (s *EventStore) publishAttempt(ctx context.Context, msgs []*nats.Msg, attempt int) (uint64, error) {
+// publishAttempt sends msgs once, within the attempt's timeout. dup says
+// that a single event was acknowledged as a duplicate of a stored one.
+func (s *EventStore) publishAttempt(ctx context.Context, msgs []*nats.Msg, attempt int) (seq uint64, dup bool, err error) {
 	timeout := jsapi.AttemptTimeout(attempt) + time.Duration(len(msgs))*attemptTimeoutPerEvent<<min(attempt-1, 2)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if len(msgs) == 1 {
 		ack, err := s.m.js.PublishMsg(ctx, msgs[0])
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		return ack.Sequence, nil
+		return ack.Sequence, ack.Duplicate, nil
 	}
-	return jsapi.PublishBatch(ctx, s.m.nc, msgs)
+	seq, err = jsapi.PublishBatch(ctx, s.m.nc, msgs)
+	return seq, false, err
 }
 
 // publishError maps a refused publish to the package's errors.

@@ -55,14 +55,25 @@ const (
 // deciding (WithFilters with each of them). DecideWithRetry decides again
 // after a conflict. docs/commands.md walks through it.
 func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([]*Event, uint64, error) {
+	return s.decide(ctx, "decide", model, cmd, nil)
+}
+
+// decide is Decide, and DecideAndEvolve when evolver is set, in a span
+// named op.
+func (s *EventStore) decide(ctx context.Context, op string, model Decider, cmd *Command, evolver Evolver) ([]*Event, uint64, error) {
 	if err := s.checkCommand(ctx, model, cmd); err != nil {
 		return nil, 0, err
 	}
+	ctx, span := s.tel.startDecide(ctx, op, s.name, cmd)
 	events, seq, err := s.decideOnce(ctx, model, cmd)
-	if err != nil {
-		return events, 0, err
+	switch {
+	case err != nil:
+		seq = 0
+	case evolver != nil && len(events) > 0:
+		err = evolveStored(evolver, events, seq)
 	}
-	return events, seq, nil
+	s.tel.decided(span, events, seq, 1, err)
+	return events, seq, err
 }
 
 // DecideAndEvolve is a convenience method that decides, stores, and evolves a
@@ -73,11 +84,7 @@ func (s *EventStore) Decide(ctx context.Context, model Decider, cmd *Command) ([
 // Model (which skips events it has applied) stays consistent with a Watch
 // feeding it the same events.
 func (s *EventStore) DecideAndEvolve(ctx context.Context, model DeciderEvolver, cmd *Command) ([]*Event, uint64, error) {
-	events, seq, err := s.Decide(ctx, model, cmd)
-	if err != nil || len(events) == 0 {
-		return events, seq, err
-	}
-	return events, seq, evolveStored(model, events, seq)
+	return s.decide(ctx, "decide_and_evolve", model, cmd, model)
 }
 
 // DecideWithRetry is Decide that decides again when the append fails with
@@ -122,7 +129,22 @@ func (s *EventStore) decideWithRetry(ctx context.Context, model DeciderEvolver, 
 	if err != nil {
 		return nil, 0, err
 	}
-	for attempt := 1; ; attempt++ {
+	op := "decide_with_retry"
+	if evolve {
+		op = "decide_and_evolve_with_retry"
+	}
+	ctx, span := s.tel.startDecide(ctx, op, s.name, cmd)
+	attempt := 0
+	events, seq, err := s.retryDecide(ctx, model, cmd, evolve, cfg, &attempt)
+	s.tel.decided(span, events, seq, attempt, err)
+	return events, seq, err
+}
+
+// retryDecide is decideWithRetry within its span; attempt counts the
+// attempts made.
+func (s *EventStore) retryDecide(ctx context.Context, model DeciderEvolver, cmd *Command, evolve bool, cfg *config, attempt *int) ([]*Event, uint64, error) {
+	for *attempt = 1; ; *attempt++ {
+		attempt := *attempt
 		events, seq, err := s.decideOnce(ctx, model, cmd)
 		if err == nil {
 			if evolve && len(events) > 0 {

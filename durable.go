@@ -211,6 +211,11 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		errHandler = func(err error, e *Event, _ jetstream.Msg) { s.m.logError(what, d.name, s.name, err, e) }
 	}
 	prefix := fmt.Sprintf("rita: %s %q of store %q: ", what, d.name, s.name)
+	kind := "watch"
+	if what == "reactor" {
+		kind = "react"
+	}
+	ct := s.tel.consumer(s.name, kind, d.name)
 	engine, err := durable.Start(ctx, durable.Config[*Event]{
 		JS:          s.m.js,
 		NC:          s.m.nc,
@@ -227,8 +232,9 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		AckWait:     cfg.ackWait,
 		Decode:      func(m *jsapi.Msg) (*Event, error) { return decodeEvent(s.m.types, m) },
 		Handle: func(ctx context.Context, e *Event, attempt int) error {
-			return handler(withAttempt(ctx, attempt), e)
+			return ct.handle(withAttempt(ctx, attempt), e, attempt, handler)
 		},
+		Parked:    func() { ct.attrs.Add(context.Background(), ct.M.Parked, 1) },
 		Permanent: func(err error) bool { return errors.Is(err, ErrUnprocessable) },
 		Report: func(err error, e *Event, msg jetstream.Msg) {
 			errHandler(fmt.Errorf("%s%w", prefix, err), e, msg)
@@ -237,6 +243,13 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 	if err != nil {
 		return nil, fmt.Errorf("%s%w", prefix, err)
 	}
+	ct.observeLag(engine.Done(), func(ctx context.Context) (uint64, error) {
+		info, err := d.consumer().Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return info.NumPending + uint64(max(info.NumAckPending, 0)), nil
+	})
 	return &Subscription{run: engine, prefix: prefix}, nil
 }
 

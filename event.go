@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/synadia-labs/rita/internal/codec"
 	"github.com/synadia-labs/rita/internal/jsapi"
@@ -79,6 +80,12 @@ type Event struct {
 
 	sequence uint64
 	subject  string
+
+	// The W3C trace context the event was stored with, and the span of
+	// its handling by a durable consumer while a handler runs
+	// (TraceContext).
+	traceParent, traceState string
+	span                    trace.Span
 }
 
 // Sequence returns the stream sequence number of the event: where it was
@@ -258,7 +265,8 @@ func decodeEvent(reg *types.Registry, m *jsapi.Msg) (*Event, error) {
 	if f.Type == "" {
 		return nil, fmt.Errorf("%w: sequence %d: %w", ErrEventDecode, seq, ErrEventTypeRequired)
 	}
-	e := &Event{ID: f.ID, Entity: f.Entity, Type: f.Type, Time: f.Time, Meta: f.Meta, sequence: seq, subject: m.Subject}
+	e := &Event{ID: f.ID, Entity: f.Entity, Type: f.Type, Time: f.Time, Meta: f.Meta, sequence: seq, subject: m.Subject,
+		traceParent: f.TraceParent, traceState: f.TraceState}
 	if e.Time.IsZero() {
 		if e.Time, err = m.Stored(); err != nil {
 			return nil, fmt.Errorf("%w: sequence %d: time stamp: %w", ErrEventDecode, seq, err)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/synadia-labs/rita/internal/read"
 	"github.com/synadia-labs/rita/internal/wire"
@@ -50,8 +53,27 @@ func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOp
 	if cfg.stop != 0 && cfg.stop <= cfg.after {
 		return 0, nil // nothing between them
 	}
+	start := time.Now()
+	ctx, span := s.tel.startSpan(ctx, "evolve", "receive", trace.SpanKindClient, s.name)
+	var out evolveOutcome
+	last, err := s.evolve(ctx, model, cfg, &out)
+	s.tel.evolved(ctx, span, start, &out, last, err)
+	return last, err
+}
+
+// evolveOutcome is what an Evolve did, for its span and metrics.
+type evolveOutcome struct {
+	applied   uint64 // events applied
+	path      string // readPathDirect, readPathConsumer or readPathSnapshot
+	snapshots int    // entities evolved from a snapshot
+	misses    int    // entities that asked for one and found none to use
+}
+
+// evolve is Evolve within its span.
+func (s *EventStore) evolve(ctx context.Context, model Evolver, cfg *config, out *evolveOutcome) (uint64, error) {
 	if cfg.snapshot != nil {
-		return s.evolveSnapshot(ctx, model, cfg)
+		out.path = readPathSnapshot
+		return s.evolveSnapshot(ctx, model, cfg, out)
 	}
 	spec, err := s.readSpec(cfg.filters)
 	if err != nil {
@@ -59,11 +81,12 @@ func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOp
 	}
 	spec.After, spec.Stop = cfg.after, cfg.stop
 	var last uint64
-	err = s.read(ctx, spec, func(e *Event) error {
+	out.path, err = s.read(ctx, spec, func(e *Event) error {
 		if err := model.Evolve(e); err != nil {
 			return fmt.Errorf("rita: evolve event %d (%s): %w", e.sequence, e.Type, err)
 		}
 		last = e.sequence
+		out.applied++
 		return nil
 	})
 	return last, err
@@ -95,8 +118,9 @@ func (s *EventStore) readSpec(filters []string) (*read.Spec, error) {
 // read decodes and applies, in stream order, the events spec selects that
 // were stored when it began: for one entity with direct gets, otherwise with
 // a consumer. apply's error ends it and is returned as is; the read's own
-// name the store.
-func (s *EventStore) read(ctx context.Context, spec *read.Spec, apply func(*Event) error) error {
+// name the store. path says which read it was: readPathDirect or
+// readPathConsumer.
+func (s *EventStore) read(ctx context.Context, spec *read.Spec, apply func(*Event) error) (path string, err error) {
 	var applyErr error
 	deliver := func(m *read.Msg) error {
 		e, err := decodeEvent(s.m.types, &m.Msg)
@@ -106,16 +130,17 @@ func (s *EventStore) read(ctx context.Context, spec *read.Spec, apply func(*Even
 		applyErr = err
 		return err
 	}
-	var err error
 	if s.src.Direct && spec.Match == nil && len(spec.Subjects) == 1 && isEntityPattern(s.name, spec.Subjects[0]) {
+		path = readPathDirect
 		err = read.Entity(ctx, s.src, spec.Subjects[0], spec.After, spec.Stop, read.Known{}, deliver)
 	} else {
+		path = readPathConsumer
 		err = read.Read(ctx, s.src, spec, deliver)
 	}
 	if err != nil && applyErr == nil {
-		return fmt.Errorf("rita: read store %q: %w", s.name, err)
+		return path, fmt.Errorf("rita: read store %q: %w", s.name, err)
 	}
-	return err
+	return path, err
 }
 
 // isEntityPattern reports whether pattern is $ES.<store>.<type>.<id>.<event>

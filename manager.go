@@ -10,10 +10,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/synadia-labs/rita/clock"
 	"github.com/synadia-labs/rita/id"
 	"github.com/synadia-labs/rita/internal/jsapi"
+	"github.com/synadia-labs/rita/internal/telemetry"
 	"github.com/synadia-labs/rita/internal/wire"
 	"github.com/synadia-labs/rita/types"
 )
@@ -42,6 +46,10 @@ type Manager struct {
 	// expectRequired refuses appends of entities without an Expect
 	// (WithExpectRequired).
 	expectRequired bool
+
+	tracerProvider trace.TracerProvider // WithTracerProvider
+	meterProvider  metric.MeterProvider // WithMeterProvider
+	tel            *telemetry.Telemetry
 }
 
 // New initializes a new Manager instance with a NATS connection.
@@ -73,6 +81,15 @@ func New(nc *nats.Conn, opts ...ManagerOption) (*Manager, error) {
 	}
 	if m.clock == nil {
 		m.clock = clock.Time
+	}
+	if m.tracerProvider == nil {
+		m.tracerProvider = otel.GetTracerProvider()
+	}
+	if m.meterProvider == nil {
+		m.meterProvider = otel.GetMeterProvider()
+	}
+	if m.tel, err = telemetry.New(m.tracerProvider, m.meterProvider); err != nil {
+		return nil, fmt.Errorf("%w: telemetry: %w", ErrInvalidOption, err)
 	}
 	return m, nil
 }
@@ -219,6 +236,7 @@ func (m *Manager) deleteStream(ctx context.Context, store, stream, what string) 
 func (m *Manager) do(ctx context.Context, store, what string, req func(context.Context) error) error {
 	return jsapi.Do(ctx, what, func(attempt int, err error) {
 		m.logger.Debug("rita: manager: retrying", "store", store, "waiting for", what, "attempt", attempt, "error", err)
+		telemetry.NewAttrs(telemetry.KeyStore.String(store), telemetry.KeyOperation.String("manager")).Add(ctx, m.tel.M.Retries, 1)
 	}, req)
 }
 

@@ -67,6 +67,8 @@ func (s *EventStore) Project(ctx context.Context, p Projection, opts ...ProjectO
 		stopCh:     make(chan struct{}),
 		done:       make(chan struct{}),
 		errHandler: cfg.errHandler,
+		tel:        s.tel.consumer(s.name, "project", ""),
+		apply:      p.Apply,
 	}
 	if pr.errHandler == nil {
 		pr.errHandler = func(err error, e *Event, _ jetstream.Msg) { s.m.logError("projection", "", s.name, err, e) }
@@ -112,6 +114,8 @@ type projector struct {
 	done       chan struct{} // closed once the watcher has ended
 	errHandler func(error, *Event, jetstream.Msg)
 	halted     atomic.Bool
+	tel        *consumerTelemetry
+	apply      func(context.Context, *Event) error // p.Apply
 
 	mu      sync.Mutex
 	w       *watcher // set once the watcher runs
@@ -128,7 +132,7 @@ func (pr *projector) Evolve(e *Event) error {
 		return nil
 	}
 	for attempt := 1; ; attempt++ {
-		err := pr.p.Apply(withAttempt(pr.ctx, attempt), e)
+		err := pr.tel.handle(withAttempt(pr.ctx, attempt), e, attempt, pr.apply)
 		if err == nil {
 			pr.last = e.sequence
 			return nil

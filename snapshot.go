@@ -352,7 +352,7 @@ func (s *EventStore) lookUpEntity(ctx context.Context, entity string, cfg *Snaps
 }
 
 // evolveSnapshot is Evolve with WithSnapshot.
-func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *config) (uint64, error) {
+func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *config, out *evolveOutcome) (uint64, error) {
 	entities, err := snapshotEntities(cfg)
 	if err != nil {
 		return 0, err
@@ -362,7 +362,7 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *con
 	}
 	var last uint64
 	for _, entity := range entities {
-		seq, err := s.evolveEntity(ctx, model, entity, cfg)
+		seq, err := s.evolveEntity(ctx, model, entity, cfg, out)
 		last = max(last, seq)
 		if err != nil {
 			return last, err
@@ -374,7 +374,7 @@ func (s *EventStore) evolveSnapshot(ctx context.Context, model Evolver, cfg *con
 // evolveEntity evolves model with one entity, from its snapshot when there
 // is a usable one, and returns the sequence of the entity's last event in
 // the model's state.
-func (s *EventStore) evolveEntity(ctx context.Context, model Evolver, entity string, cfg *config) (uint64, error) {
+func (s *EventStore) evolveEntity(ctx context.Context, model Evolver, entity string, cfg *config, out *evolveOutcome) (uint64, error) {
 	snapCfg := cfg.snapshot
 	st, err := s.lookUpEntity(ctx, entity, snapCfg, 0)
 	if err != nil {
@@ -397,6 +397,7 @@ func (s *EventStore) evolveEntity(ctx context.Context, model Evolver, entity str
 		if err := model.Evolve(e); err != nil {
 			return fmt.Errorf("rita: evolve event %d (%s): %w", e.sequence, e.Type, err)
 		}
+		out.applied++
 		return nil
 	}
 
@@ -412,6 +413,7 @@ func (s *EventStore) evolveEntity(ctx context.Context, model Evolver, entity str
 			if err := restoreSnapshot(model, snap.data, entity, snap.seq); err != nil {
 				return 0, fmt.Errorf("rita: restore snapshot of %s at sequence %d: %w", entity, snap.seq, err)
 			}
+			out.snapshots++
 			last := snap.seq
 			for i := range tail {
 				if err := apply(&tail[i]); err != nil {
@@ -427,6 +429,7 @@ func (s *EventStore) evolveEntity(ctx context.Context, model Evolver, entity str
 	}
 
 	// From the start.
+	out.misses++
 	var last, applied uint64
 	var applyErr error
 	err = read.Entity(ctx, s.src, filter, 0, cfg.stop, read.Known{Last: st.last, Counts: st.counts}, func(m *read.Msg) error {

@@ -169,16 +169,18 @@ type EventStore struct {
 	name   string
 	stream jetstream.Stream
 	src    *read.Source
+	tel    *storeTelemetry
 }
 
 func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStore {
-	s := &EventStore{m: m, name: name, stream: stream}
+	s := &EventStore{m: m, name: name, stream: stream, tel: newStoreTelemetry(m.tel, name, m.logger)}
 	s.src = &read.Source{
 		NC:     m.nc,
 		JS:     m.js,
 		Stream: wire.StreamName(name),
 		Notify: func(what string, attempt int, err error) {
 			m.logger.Debug("rita: read: retrying", "store", name, "waiting for", what, "attempt", attempt, "error", err)
+			s.tel.readRetry.Add(context.Background(), s.tel.M.Retries, 1)
 		},
 	}
 	if info := stream.CachedInfo(); info != nil {

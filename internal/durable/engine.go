@@ -77,6 +77,9 @@ type Config[E any] struct {
 	Handle    func(ctx context.Context, e E, attempt int) error
 	Permanent func(error) bool
 
+	// Parked, if set, is called for each event the engine parks.
+	Parked func()
+
 	// Report is told, on one goroutine and in order, of each event parked
 	// and each failure the engine recovers from (with the event and
 	// message when there is one).
@@ -449,8 +452,16 @@ func (r *Engine[E]) parkFailed(key entity, d *delivery, e E, cause error, attemp
 		return
 	}
 	r.setBlocked(key)
+	r.parkedOne()
 	r.reportEvent(fmt.Errorf("event %d of %s parked after %s: %w", d.seq, key, tries(attempts), cause), e, d.msg)
 	r.ack(d)
+}
+
+// parkedOne tells Config.Parked of an event parked.
+func (r *Engine[E]) parkedOne() {
+	if r.cfg.Parked != nil {
+		r.cfg.Parked()
+	}
 }
 
 // tries says "1 attempt" or "n attempts".
@@ -510,6 +521,7 @@ func (r *Engine[E]) parkIfBlocked(key entity, d *delivery, e E) bool {
 			}
 			continue
 		}
+		r.parkedOne()
 		r.reportEvent(fmt.Errorf("event %d of %s parked: %s", d.seq, key, n.reason), e, d.msg)
 		r.ack(d)
 		return true

@@ -25,6 +25,10 @@ type Fields struct {
 	// pattern ExpectPattern must be at ExpectSeq (0: none).
 	ExpectSeq     uint64
 	ExpectPattern string
+
+	// The W3C trace context of the span that appended the event, as
+	// Parse reads it (SetTrace writes it).
+	TraceParent, TraceState string
 }
 
 // Message builds the message of an event of store. The fields must have
@@ -61,6 +65,15 @@ func Message(store string, f *Fields, payload []byte) *nats.Msg {
 		h[HdrExpectSubject] = vals.one(f.ExpectPattern)
 	}
 	return &nats.Msg{Subject: EventSubject(store, f.Entity, f.Type), Header: h, Data: payload}
+}
+
+// SetTrace sets the W3C trace context headers of an event's message h: the
+// context of the span that appends it.
+func SetTrace(h nats.Header, parent, state string) {
+	h[HdrTraceParent] = []string{parent}
+	if state != "" {
+		h[HdrTraceState] = []string{state}
+	}
 }
 
 // values hands out one-element header value slices cut from one backing
@@ -106,6 +119,10 @@ func Parse(subject string, h nats.Header) (Fields, error) {
 			f.Codec = v[0]
 		case HdrVersion:
 			version = v[0]
+		case HdrTraceParent:
+			f.TraceParent = v[0]
+		case HdrTraceState:
+			f.TraceState = v[0]
 		default:
 			if key, ok := strings.CutPrefix(k, HdrMetaPrefix); ok && key != "" {
 				if f.Meta == nil {

@@ -26,6 +26,11 @@ const (
 	HdrVersion    = "Rita-Version" // absent for version 1
 	HdrMetaPrefix = "Rita-Meta-"
 
+	// The W3C trace context of the span that appended the event, under
+	// the names the W3C propagator uses.
+	HdrTraceParent = "traceparent"
+	HdrTraceState  = "tracestate"
+
 	HdrExpectSeq     = jetstream.ExpectedLastSubjSeqHeader
 	HdrExpectSubject = jetstream.ExpectedLastSubjSeqSubjHeader
 )
