@@ -272,6 +272,22 @@
 // jetstream.ErrStreamNotFound, and a call that gave up waiting for the
 // store matches context.DeadlineExceeded.
 //
+// # Traces and metrics
+//
+// rita reports through OpenTelemetry, using its API only: the Manager takes
+// a tracer provider and a meter provider ([WithTracerProvider],
+// [WithMeterProvider]; the global ones by default, which record nothing
+// until an SDK is installed). Append, Evolve, Decide and its variants are
+// spans, and so is each call of a durable consumer's, reactor's or
+// projection's handler. Append stores the W3C trace context of its span in
+// each event (headers traceparent and tracestate), and the handling of the
+// event, in whatever process and however much later, continues that trace:
+// a reactor's handler gets the span in its ctx, and [Event.TraceContext]
+// gives it to an Evolver or any other code holding the event. The metrics
+// count events appended, conflicts, duplicates, retries, events read,
+// snapshot hits and misses, handler durations and failures, events parked,
+// and the lag of each running durable consumer.
+//
 // # Testing
 //
 // Package ritatest starts an embedded nats-server with JetStream for a test
@@ -294,12 +310,15 @@
 //     events, progress, rebuilding, scaling out and hand-over
 //   - docs/operating.md: what rides out failures, replicated stores, limits,
 //     deleting stores
+//   - docs/observability.md: every span, attribute and metric, and how to
+//     wire an exporter
 //   - docs/snapshots.md: snapshots, when they are used, what they cost
 //   - docs/testing.md: ritatest's servers, clusters and specs; the fault
 //     tests
 //   - docs/wire-format.md: the streams, subjects, headers and buckets rita
 //     stores, shared with the first rita
 //
-// examples/bank and examples/sqlite-projection are programs to run; the
-// runnable examples of this package show each operation on its own.
+// examples/bank, examples/sqlite-projection and examples/tracing are
+// programs to run; the runnable examples of this package show each
+// operation on its own.
 package rita

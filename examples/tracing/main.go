@@ -242,6 +242,9 @@ func run(out io.Writer, showJSON bool) error {
 	if err != nil {
 		return err
 	}
+	if n := countTrace(all, traceID); n != 7 {
+		return fmt.Errorf("the command's trace has %d spans, want 7", n)
+	}
 	say("\ntrace %s:", traceID)
 	printTree(out, all, traceID)
 	if showJSON {
