@@ -232,6 +232,7 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 			retry = jsapi.NewRetry(ctx, "", func(n int, err error) {
 				s.m.logger.Debug("rita: append: retrying", "store", s.name, "attempt", n, "events", len(events), "error", err)
 				out.retries++
+				s.tel.appendRetry.Add(ctx, s.tel.M.Retries, 1)
 			})
 		}
 		// On a clustered stream, "wrong last sequence" without a sequence

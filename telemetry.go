@@ -111,8 +111,9 @@ func (st *storeTelemetry) startSpan(ctx context.Context, op, opType string, kind
 	return ctx, span
 }
 
-// appended ends an Append's span and measures it: events stored (or found
-// stored already), duration, conflicts, duplicates, retries.
+// appended ends an Append's span and measures it: events stored,
+// duration, conflicts, duplicates (its retries are counted as they
+// happen).
 func (st *storeTelemetry) appended(ctx context.Context, span trace.Span, start time.Time, events []*Event, seq uint64, out *appendOutcome, err error) {
 	conflict := errors.Is(err, ErrSequenceConflict)
 	dups := 0
@@ -132,7 +133,6 @@ func (st *storeTelemetry) appended(ctx context.Context, span trace.Span, start t
 		st.store.Add(ctx, st.M.Conflicts, 1)
 	}
 	st.store.Add(ctx, st.M.Duplicates, int64(dups))
-	st.appendRetry.Add(ctx, st.M.Retries, int64(out.retries))
 	if span.IsRecording() {
 		dest := st.pattern
 		if len(events) == 1 && events[0] != nil && events[0].subject != "" {

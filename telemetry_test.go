@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/synadia-labs/rita"
+	"github.com/synadia-labs/rita/ritatest"
 )
 
 // tracing is a tracer provider that keeps every ended span in memory.
@@ -509,5 +510,56 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	check("rita.consumer.lag", 0, mailer...)
 	if _, ok := got["rita.consumer.lag"]; !ok {
 		t.Error("no rita.consumer.lag observed for a running durable consumer")
+	}
+}
+
+// TestTelemetryRetriesAndAttempts checks the counts a span and the metrics
+// give of what an operation had to do again: an Append that waited for a
+// restarting server reports its retries on its span and in rita.retries,
+// and a DecideWithRetry that met a conflict reports two attempts.
+func TestTelemetryRetriesAndAttempts(t *testing.T) {
+	srv := ritatest.NewServer(t)
+	nc := srv.Connect(t, ritatest.Reconnecting())
+	tr, mt := newTracing(t), newMetrics(t)
+	m, err := rita.New(nc, rita.WithTracerProvider(tr.tp), rita.WithMeterProvider(mt.mp), rita.WithRegistry(newRegistry(t, bankTypes())))
+	requireNoError(t, err)
+	s := createStore(t, m, "bank")
+	ctx := testCtx(t)
+
+	srv.Stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, []*rita.Event{{Entity: accountEntity("1"), Data: &depositedEvt{Amount: 1}}})
+		done <- err
+	}()
+	// The append retries while the server is away: wait for the metric
+	// to count one.
+	eventually(t, 10*time.Second, func() bool {
+		return sum(t, mt.collect(t), "rita.retries", attribute.String("rita.operation", "append")) > 0
+	}, "a retry counted while the server is stopped")
+	srv.Restart()
+	requireNoError(t, <-done)
+	a := tr.waitSpans(t, "append bank", 1)[0]
+	retries, _ := attrOf(a, "rita.retries")
+	counted := sum(t, mt.collect(t), "rita.retries", attribute.String("rita.operation", "append"))
+	if retries.AsInt64() < 1 || retries.AsInt64() != counted {
+		t.Fatalf("append span says %d retries, rita.retries counts %d; want the same, at least 1", retries.AsInt64(), counted)
+	}
+
+	// A decision on stale state conflicts once, catches up, and succeeds.
+	stale := rita.NewModel(newLedger())
+	_, err = s.Evolve(ctx, stale)
+	requireNoError(t, err)
+	_, err = s.Append(ctx, []*rita.Event{{Entity: accountEntity("1"), Data: &depositedEvt{Amount: 5}}})
+	requireNoError(t, err)
+	_, _, err = s.DecideWithRetry(ctx, stale, &rita.Command{Data: &withdrawCmd{Account: "1", Amount: 1}})
+	requireNoError(t, err)
+	d := tr.waitSpans(t, "decide_with_retry bank", 1)[0]
+	requireAttr(t, d, "rita.attempts", 2)
+	if n := len(inTrace(tr.spans("append bank"), d.SpanContext.TraceID())); n != 2 {
+		t.Fatalf("%d append spans under the decision, want 2 (the conflict and the success)", n)
+	}
+	if got := sum(t, mt.collect(t), "rita.append.conflicts"); got != 1 {
+		t.Fatalf("rita.append.conflicts = %d, want 1", got)
 	}
 }
