@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/read"
@@ -91,10 +90,9 @@ func (s *EventStore) Append(ctx context.Context, events []*Event) (uint64, error
 		return 0, err
 	}
 	start := time.Now()
-	ctx, span := s.tel.startSpan(ctx, "append", "send", trace.SpanKindProducer, s.name)
-	var out appendOutcome
-	seq, err := s.append(ctx, events, &out)
-	s.tel.appended(ctx, span, start, events, seq, &out, err)
+	ctx, span := s.tel.startSpan(ctx, s.tel.appendName, "append", "send", s.tel.producer)
+	seq, out, err := s.append(ctx, events)
+	s.tel.appended(ctx, span, start, events, seq, out, err)
 	return seq, err
 }
 
@@ -107,13 +105,14 @@ type appendOutcome struct {
 }
 
 // append is Append within its span.
-func (s *EventStore) append(ctx context.Context, events []*Event, out *appendOutcome) (uint64, error) {
+func (s *EventStore) append(ctx context.Context, events []*Event) (uint64, appendOutcome, error) {
+	var out appendOutcome
 	msgs, ownID, err := s.prepare(events)
 	if err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	if len(msgs) > 1 && jsapi.OlderThan(s.m.nc.ConnectedServerVersion(), minBatchServer) {
-		return 0, fmt.Errorf("%w: appending several events as one atomic batch needs nats-server v%s or newer, connected to v%s",
+		return 0, out, fmt.Errorf("%w: appending several events as one atomic batch needs nats-server v%s or newer, connected to v%s",
 			ErrServerUnsupported, minBatchServer, s.m.nc.ConnectedServerVersion())
 	}
 	if parent, state := telemetry.Inject(ctx); parent != "" {
@@ -121,17 +120,16 @@ func (s *EventStore) append(ctx context.Context, events []*Event, out *appendOut
 			wire.SetTrace(m.Header, parent, state)
 		}
 	}
-	out.published = true
-	seq, err := s.publish(ctx, events, msgs, ownID, out)
+	seq, out, err := s.publish(ctx, events, msgs, ownID)
 	if err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	first := seq - uint64(len(events)) + 1
 	for i, e := range events {
 		e.sequence = first + uint64(i)
 		e.subject = msgs[i].Subject
 	}
-	return seq, nil
+	return seq, out, nil
 }
 
 // prepare validates and encodes events; it publishes nothing. ownID says
@@ -214,7 +212,7 @@ func (s *EventStore) checkExpected(events []*Event, msgs []*nats.Msg) error {
 
 // publish stores msgs, one publish or one atomic batch, retrying transient
 // failures as described above, and returns the last sequence.
-func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.Msg, ownID bool, out *appendOutcome) (uint64, error) {
+func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.Msg, ownID bool) (uint64, appendOutcome, error) {
 	// The first attempt, bounded by its own timeout, is all that almost
 	// every Append makes: the retry rules and the duplicate window's limit
 	// are only set up once it has failed.
@@ -225,13 +223,11 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 	for attempt := 1; ; attempt++ {
 		seq, dup, err := s.publishAttempt(ctx, msgs, attempt)
 		if err == nil {
-			out.duplicate = dup && attempt == 1
-			return seq, nil
+			return seq, outcome(retry, dup && attempt == 1), nil
 		}
 		if retry == nil {
 			retry = jsapi.NewRetry(ctx, "", func(n int, err error) {
 				s.m.logger.Debug("rita: append: retrying", "store", s.name, "attempt", n, "events", len(events), "error", err)
-				out.retries++
 				s.tel.appendRetry.Add(ctx, s.tel.M.Retries, 1)
 			})
 		}
@@ -245,31 +241,41 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 		} else if mayBeStoredAlready(attempt, len(events) == 1 && ownID, err) {
 			if seq, ok := s.storedTogether(ctx, events, msgs); ok {
 				s.m.logger.Debug("rita: append: already stored", "store", s.name, "attempt", attempt, "events", len(events), "sequence", seq)
-				out.duplicate = attempt == 1 // stored before this call
-				return seq, nil
+				return seq, outcome(retry, attempt == 1), nil // a duplicate if stored before this call
 			}
 		}
 		if jsapi.HasCode(err, jsapi.CodeBatchDuplicate) {
-			return 0, s.duplicateError(ctx, events, msgs)
+			return 0, outcome(retry, false), s.duplicateError(ctx, events, msgs)
 		}
 		if !inProcess && !jsapi.Transient(err) {
-			return 0, s.publishError(ctx, events, err)
+			return 0, outcome(retry, false), s.publishError(ctx, events, err)
 		}
 		if !checkedStream && jsapi.NoResponders(err) {
 			// No responders also means the store is gone: ask the meta
 			// layer once, so that Append does not wait in vain.
 			checkedStream = true
 			if gone := s.streamGone(ctx); gone != nil {
-				return 0, fmt.Errorf("rita: append to store %q: %w: %w", s.name, gone, err)
+				return 0, outcome(retry, false), fmt.Errorf("rita: append to store %q: %w: %w", s.name, gone, err)
 			}
 		}
 		if time.Since(start) > s.duplicateWindow()/2 {
-			return 0, fmt.Errorf("rita: append to store %q: gave up after %d attempts, at half the store's duplicate window: %w", s.name, attempt, err)
+			return 0, outcome(retry, false), fmt.Errorf("rita: append to store %q: gave up after %d attempts, at half the store's duplicate window: %w", s.name, attempt, err)
 		}
 		if err := retry.FailedRetryable(ctx, err); err != nil {
-			return 0, fmt.Errorf("rita: append to store %q: %w", s.name, err)
+			return 0, outcome(retry, false), fmt.Errorf("rita: append to store %q: %w", s.name, err)
 		}
 	}
+}
+
+// outcome is what a publish did, for Append's span and metrics: the
+// retries its retry rules made (none without retry), and whether a single
+// event was found stored already.
+func outcome(retry *jsapi.Retry, duplicate bool) appendOutcome {
+	o := appendOutcome{published: true, duplicate: duplicate}
+	if retry != nil {
+		o.retries = retry.Retried()
+	}
+	return o
 }
 
 // publishAttempt sends msgs once, within the attempt's timeout. dup says

@@ -81,11 +81,18 @@ type Event struct {
 	sequence uint64
 	subject  string
 
-	// The W3C trace context the event was stored with, and the span of
-	// its handling by a durable consumer while a handler runs
-	// (TraceContext).
-	traceParent, traceState string
-	span                    trace.Span
+	// trace is what TraceContext continues; nil for an event stored
+	// without a trace context and not being handled in a recorded span,
+	// so that untraced events cost one pointer.
+	trace *eventTrace
+}
+
+// eventTrace is the trace an event belongs to: the W3C trace context it was
+// stored with, and the span of its handling by a durable consumer or a
+// projection while a handler runs.
+type eventTrace struct {
+	parent, state string
+	span          trace.Span
 }
 
 // Sequence returns the stream sequence number of the event: where it was
@@ -265,8 +272,10 @@ func decodeEvent(reg *types.Registry, m *jsapi.Msg) (*Event, error) {
 	if f.Type == "" {
 		return nil, fmt.Errorf("%w: sequence %d: %w", ErrEventDecode, seq, ErrEventTypeRequired)
 	}
-	e := &Event{ID: f.ID, Entity: f.Entity, Type: f.Type, Time: f.Time, Meta: f.Meta, sequence: seq, subject: m.Subject,
-		traceParent: f.TraceParent, traceState: f.TraceState}
+	e := &Event{ID: f.ID, Entity: f.Entity, Type: f.Type, Time: f.Time, Meta: f.Meta, sequence: seq, subject: m.Subject}
+	if f.TraceParent != "" {
+		e.trace = &eventTrace{parent: f.TraceParent, state: f.TraceState}
+	}
 	if e.Time.IsZero() {
 		if e.Time, err = m.Stored(); err != nil {
 			return nil, fmt.Errorf("%w: sequence %d: time stamp: %w", ErrEventDecode, seq, err)

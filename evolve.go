@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/synadia-labs/rita/internal/read"
 	"github.com/synadia-labs/rita/internal/wire"
 )
@@ -54,10 +52,10 @@ func (s *EventStore) Evolve(ctx context.Context, model Evolver, opts ...EvolveOp
 		return 0, nil // nothing between them
 	}
 	start := time.Now()
-	ctx, span := s.tel.startSpan(ctx, "evolve", "receive", trace.SpanKindClient, s.name)
+	ctx, span := s.tel.startSpan(ctx, s.tel.evolveName, "evolve", "receive", s.tel.client)
 	var out evolveOutcome
 	last, err := s.evolve(ctx, model, cfg, &out)
-	s.tel.evolved(ctx, span, start, &out, last, err)
+	s.tel.evolved(ctx, span, start, out, last, err)
 	return last, err
 }
 

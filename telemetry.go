@@ -47,16 +47,25 @@ func WithMeterProvider(mp metric.MeterProvider) ManagerOption {
 // event stored without a trace context, or never stored, returns ctx as it
 // is.
 func (e *Event) TraceContext(ctx context.Context) context.Context {
-	if e == nil {
+	if e == nil || e.trace == nil {
 		return ctx
 	}
-	if e.span != nil {
-		return trace.ContextWithSpan(ctx, e.span)
+	if e.trace.span != nil {
+		return trace.ContextWithSpan(ctx, e.trace.span)
 	}
-	if sc := telemetry.Extract(e.traceParent, e.traceState); sc.IsValid() {
+	if sc := e.trace.spanContext(); sc.IsValid() {
 		return trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
 	return ctx
+}
+
+// spanContext is the span context the event was stored with; invalid for
+// none.
+func (t *eventTrace) spanContext() trace.SpanContext {
+	if t == nil {
+		return trace.SpanContext{}
+	}
+	return telemetry.Extract(t.parent, t.state)
 }
 
 // storeTelemetry is what a store measures with: the Manager's tracer and
@@ -72,6 +81,11 @@ type storeTelemetry struct {
 	evolveSnap   telemetry.Attrs // + rita.read.path=snapshot
 	pattern      string          // the store's subjects
 	logger       *slog.Logger
+
+	// Span names and start options, made once so that starting a span
+	// allocates no more than the tracer does.
+	appendName, evolveName string
+	producer, client       []trace.SpanStartOption
 }
 
 func newStoreTelemetry(t *telemetry.Telemetry, store string, logger *slog.Logger) *storeTelemetry {
@@ -86,6 +100,10 @@ func newStoreTelemetry(t *telemetry.Telemetry, store string, logger *slog.Logger
 		evolveSnap:   base.With(telemetry.KeyReadPath.String(readPathSnapshot)),
 		pattern:      wire.StoreSubjects(store),
 		logger:       logger,
+		appendName:   "append " + store,
+		evolveName:   "evolve " + store,
+		producer:     []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)},
+		client:       []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)},
 	}
 }
 
@@ -96,16 +114,17 @@ const (
 	readPathSnapshot = "snapshot"
 )
 
-// startSpan starts the span of an operation on the store, with the
-// attributes every span of it has, which are only built when it records.
-func (st *storeTelemetry) startSpan(ctx context.Context, op, opType string, kind trace.SpanKind, store string) (context.Context, trace.Span) {
-	ctx, span := st.Tracer.Start(ctx, op+" "+store, trace.WithSpanKind(kind))
+// startSpan starts the span of an operation on the store (op: "append"
+// or "evolve"), with the attributes every span of it has, which are only
+// built when it records.
+func (st *storeTelemetry) startSpan(ctx context.Context, name, op, opType string, opts []trace.SpanStartOption) (context.Context, trace.Span) {
+	ctx, span := st.Tracer.Start(ctx, name, opts...)
 	if span.IsRecording() {
 		span.SetAttributes(
 			telemetry.System,
 			telemetry.KeyOperationName.String(op),
 			telemetry.KeyOperationType.String(opType),
-			telemetry.KeyStore.String(store),
+			telemetry.KeyStore.String(st.store.Value(telemetry.KeyStore)),
 		)
 	}
 	return ctx, span
@@ -114,7 +133,7 @@ func (st *storeTelemetry) startSpan(ctx context.Context, op, opType string, kind
 // appended ends an Append's span and measures it: events stored,
 // duration, conflicts, duplicates (its retries are counted as they
 // happen).
-func (st *storeTelemetry) appended(ctx context.Context, span trace.Span, start time.Time, events []*Event, seq uint64, out *appendOutcome, err error) {
+func (st *storeTelemetry) appended(ctx context.Context, span trace.Span, start time.Time, events []*Event, seq uint64, out appendOutcome, err error) {
 	conflict := errors.Is(err, ErrSequenceConflict)
 	dups := 0
 	switch {
@@ -162,7 +181,7 @@ func (st *storeTelemetry) appended(ctx context.Context, span trace.Span, start t
 
 // evolved ends an Evolve's span and measures it: events applied, duration,
 // snapshot hits and misses, by read path.
-func (st *storeTelemetry) evolved(ctx context.Context, span trace.Span, start time.Time, out *evolveOutcome, last uint64, err error) {
+func (st *storeTelemetry) evolved(ctx context.Context, span trace.Span, start time.Time, out evolveOutcome, last uint64, err error) {
 	attrs := st.evolveRead
 	switch out.path {
 	case readPathDirect:
@@ -244,7 +263,7 @@ func (st *storeTelemetry) consumer(store, kind, name string) *consumerTelemetry 
 // duration and failure; e carries the span for Event.TraceContext while
 // handler runs.
 func (ct *consumerTelemetry) handle(ctx context.Context, e *Event, attempt int, handler func(context.Context, *Event) error) error {
-	ctx, span := ct.StartProcess(ctx, ct.spanName, telemetry.Extract(e.traceParent, e.traceState))
+	ctx, span := ct.StartProcess(ctx, ct.spanName, e.trace.spanContext())
 	if span.IsRecording() {
 		span.SetAttributes(
 			telemetry.System,
@@ -262,10 +281,17 @@ func (ct *consumerTelemetry) handle(ctx context.Context, e *Event, attempt int, 
 			span.SetAttributes(telemetry.KeyConsumerGroup.String(ct.name), telemetry.KeyConsumer.String(ct.name))
 		}
 	}
-	e.span = span
+	if span.IsRecording() {
+		// While the handler runs, TraceContext gives the span.
+		prev := e.trace
+		e.trace = &eventTrace{span: span}
+		if prev != nil {
+			e.trace.parent, e.trace.state = prev.parent, prev.state
+		}
+		defer func() { e.trace = prev }()
+	}
 	start := time.Now()
 	err := handler(ctx, e)
-	e.span = nil
 	ct.attrs.Record(ctx, ct.M.HandlerDuration, telemetry.Since(start))
 	if err != nil {
 		ct.attrs.Add(ctx, ct.M.HandlerFailures, 1)

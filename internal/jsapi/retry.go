@@ -101,6 +101,7 @@ type Retry struct {
 
 	attempts int       // attempts failed since the last progress
 	total    int       // attempts failed in all
+	retried  int       // failures tried again after
 	failing  time.Time // when the first of those failed
 }
 
@@ -118,6 +119,10 @@ func (r *Retry) Unbounded() { r.budget = false }
 
 // Attempts returns how many attempts have failed in all.
 func (r *Retry) Attempts() int { return r.total }
+
+// Retried returns how many failures the call was tried again after (those
+// notify was told of).
+func (r *Retry) Retried() int { return r.retried }
 
 // Attempt returns the number of the attempt about to be made since the
 // last progress (1 for the first).
@@ -160,6 +165,7 @@ func (r *Retry) failed(ctx context.Context, err error, retryable bool) error {
 	if r.budget && time.Since(r.failing) >= Budget {
 		return r.ended(fmt.Errorf("gave up after failing for %v: %w", Budget, context.DeadlineExceeded), err)
 	}
+	r.retried++
 	if r.notify != nil {
 		r.notify(r.total, err)
 	}

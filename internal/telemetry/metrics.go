@@ -92,16 +92,22 @@ func Since(start time.Time) float64 { return time.Since(start).Seconds() }
 // Attrs is a set of metric attributes made once and used for every
 // measurement of a store or consumer, so that measuring allocates nothing.
 type Attrs struct {
-	set    attribute.Set
-	add    metric.AddOption
-	record metric.RecordOption
+	set     attribute.Set
+	adds    []metric.AddOption
+	records []metric.RecordOption
 }
 
 // NewAttrs makes the measurement options of kvs.
 func NewAttrs(kvs ...attribute.KeyValue) Attrs {
 	set := attribute.NewSet(kvs...)
 	o := metric.WithAttributeSet(set)
-	return Attrs{set: set, add: o, record: o}
+	return Attrs{set: set, adds: []metric.AddOption{o}, records: []metric.RecordOption{o}}
+}
+
+// Value returns the value of the attribute key, "" if there is none.
+func (a Attrs) Value(key attribute.Key) string {
+	v, _ := a.set.Value(key)
+	return v.AsString()
 }
 
 // With returns the attributes with kvs added.
@@ -111,14 +117,16 @@ func (a Attrs) With(kvs ...attribute.KeyValue) Attrs {
 
 // Add adds n to c.
 func (a Attrs) Add(ctx context.Context, c metric.Int64Counter, n int64) {
-	if n != 0 {
-		c.Add(ctx, n, a.add)
+	if n != 0 && c.Enabled(ctx) {
+		c.Add(ctx, n, a.adds...)
 	}
 }
 
 // Record records v in h.
 func (a Attrs) Record(ctx context.Context, h metric.Float64Histogram, v float64) {
-	h.Record(ctx, v, a.record)
+	if h.Enabled(ctx) {
+		h.Record(ctx, v, a.records...)
+	}
 }
 
 // ObserveLag registers a callback that reports a consumer's lag, as lag

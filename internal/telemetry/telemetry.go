@@ -58,6 +58,8 @@ var System = KeySystem.String("nats")
 type Telemetry struct {
 	Tracer trace.Tracer
 	M      *Instruments
+
+	newRootConsumer []trace.SpanStartOption // made once: StartProcess
 }
 
 // New makes the tracer and instruments from the providers.
@@ -66,5 +68,9 @@ func New(tp trace.TracerProvider, mp metric.MeterProvider) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Telemetry{Tracer: tp.Tracer(Scope), M: m}, nil
+	return &Telemetry{
+		Tracer:          tp.Tracer(Scope),
+		M:               m,
+		newRootConsumer: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithNewRoot()},
+	}, nil
 }

@@ -74,7 +74,7 @@ func (t *Telemetry) StartProcess(ctx context.Context, name string, from trace.Sp
 		return t.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithLinks(trace.Link{SpanContext: from}))
 	}
-	return t.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithNewRoot())
+	return t.Tracer.Start(ctx, name, t.newRootConsumer...)
 }
 
 // End ends span, recording err, if any, as its error: errType (the text of
