@@ -2,6 +2,7 @@ package rita_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -561,5 +562,56 @@ func TestTelemetryRetriesAndAttempts(t *testing.T) {
 	}
 	if got := sum(t, mt.collect(t), "rita.append.conflicts"); got != 1 {
 		t.Fatalf("rita.append.conflicts = %d, want 1", got)
+	}
+}
+
+// TestTraceProjection checks a projection's span for each event it
+// applies: in the trace of the append that stored the event, with the
+// attempt, and failed attempts recorded as errors with their own spans.
+func TestTraceProjection(t *testing.T) {
+	e := newEnv(t)
+	tr, mt := newTracing(t), newMetrics(t)
+	m := e.manager(t, rita.WithTracerProvider(tr.tp), rita.WithMeterProvider(mt.mp))
+	s := createStore(t, m, "shop")
+	ctx := testCtx(t)
+
+	reqCtx, req := tr.tp.Tracer("test").Start(ctx, "POST /orders")
+	_, err := s.Append(reqCtx, []*rita.Event{rawEvent("order.1", "placed", "{}")})
+	requireNoError(t, err)
+	req.End()
+
+	db := newMemDB()
+	db.fail = func(ctx context.Context, _ *rita.Event, call int) error {
+		if call == 1 {
+			return errors.New("database busy")
+		}
+		return nil
+	}
+	sub, err := s.Project(ctx, db, rita.WithBackoff(time.Millisecond, time.Millisecond))
+	requireNoError(t, err)
+	t.Cleanup(func() { _ = sub.Stop(context.Background()) })
+
+	spans := tr.waitSpans(t, "project shop", 2)
+	if len(spans) != 2 {
+		t.Fatalf("%d project spans, want 2 (a failed attempt and a success)", len(spans))
+	}
+	for i, sp := range spans {
+		if sp.SpanContext.TraceID() != req.SpanContext().TraceID() {
+			t.Fatalf("project span %d in trace %s, want the request's %s", i, sp.SpanContext.TraceID(), req.SpanContext().TraceID())
+		}
+		requireAttr(t, sp, "rita.attempt", i+1)
+		requireAttr(t, sp, "rita.consumer.kind", "project")
+	}
+	if spans[0].Status.Code.String() != "Error" || spans[0].Status.Description != "database busy" {
+		t.Fatalf("first attempt's status %v %q, want Error \"database busy\"", spans[0].Status.Code, spans[0].Status.Description)
+	}
+	requireAttr(t, spans[0], "error.type", "_OTHER")
+	kind := attribute.String("rita.consumer.kind", "project")
+	got := mt.collect(t)
+	if n := sum(t, got, "rita.handler.duration", kind); n != 2 {
+		t.Fatalf("rita.handler.duration counts %d calls, want 2", n)
+	}
+	if n := sum(t, got, "rita.handler.failures", kind); n != 1 {
+		t.Fatalf("rita.handler.failures = %d, want 1", n)
 	}
 }
