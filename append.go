@@ -115,6 +115,11 @@ func (s *EventStore) append(ctx context.Context, events []*Event) (uint64, appen
 		return 0, out, fmt.Errorf("%w: appending several events as one atomic batch needs nats-server v%s or newer, connected to v%s",
 			ErrServerUnsupported, minBatchServer, s.m.nc.ConnectedServerVersion())
 	}
+	if s.ring != nil {
+		if err := s.seal(ctx, events, msgs); err != nil {
+			return 0, out, err
+		}
+	}
 	if parent, state := telemetry.Inject(ctx); parent != "" {
 		for _, m := range msgs {
 			wire.SetTrace(m.Header, parent, state)

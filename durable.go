@@ -230,7 +230,7 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		MaxAttempts: cfg.maxAttempts,
 		Backoff:     *cfg.backoff,
 		AckWait:     cfg.ackWait,
-		Decode:      func(m *jsapi.Msg) (*Event, error) { return decodeEvent(s.m.types, m) },
+		Decode:      func(m *jsapi.Msg) (*Event, error) { return decodeEvent(context.Background(), s.m.types, s.ring, m) },
 		Handle: func(ctx context.Context, e *Event, attempt int) error {
 			return ct.handle(withAttempt(ctx, attempt), e, attempt, handler)
 		},
@@ -427,13 +427,13 @@ func (d *Durable) parkedEvent(entry *durable.Entry) *ParkedEvent {
 		ParkedAt:  entry.ParkedAt,
 	}
 	m := entry.Event()
-	e, err := decodeEvent(d.s.m.types, m)
+	e, err := decodeEvent(context.Background(), d.s.m.types, d.s.ring, m)
 	if err != nil {
 		pe.DecodeErr = err
 		// Without the registry the payload stays raw; this only fails for
 		// a malformed Rita-Time, which is then left out.
 		delete(m.Header, wire.HdrTime)
-		if e, err = decodeEvent(nil, m); err != nil {
+		if e, err = decodeEvent(context.Background(), nil, nil, m); err != nil {
 			e = &Event{ID: m.Header.Get(wire.HdrMsgID), Data: m.Data, sequence: m.Seq, subject: m.Subject}
 		}
 	}

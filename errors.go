@@ -152,6 +152,15 @@ var (
 	// on a Manager made WithExpectRequired, when an entity is written
 	// without an Expect. Nothing is stored.
 	ErrExpectRequired = errors.New("rita: expectation required")
+
+	// ErrEncryptionKey is returned when an entity's data key cannot be
+	// made, read or used (WithEncryption): the KeyProvider failed or holds
+	// the wrong key, the key bucket could not be reached, or a payload does
+	// not open with its key. An Append that fails with it stores nothing;
+	// a read that fails with it stops, as for an event that cannot be
+	// decoded. An event whose key was forgotten is not an error: it
+	// arrives with Event.Forgotten set.
+	ErrEncryptionKey = errors.New("rita: encryption key unavailable")
 )
 
 // ConflictError is the error of an append refused because an event's Expect

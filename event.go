@@ -1,6 +1,7 @@
 package rita
 
 import (
+	"context"
 	"encoding"
 	"fmt"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/synadia-labs/rita/internal/codec"
 	"github.com/synadia-labs/rita/internal/jsapi"
+	"github.com/synadia-labs/rita/internal/keys"
 	"github.com/synadia-labs/rita/internal/wire"
 	"github.com/synadia-labs/rita/types"
 )
@@ -85,6 +87,9 @@ type Event struct {
 	// without a trace context and not being handled in a recorded span,
 	// so that untraced events cost one pointer.
 	trace *eventTrace
+
+	// forgotten: the payload was personal data whose key is gone.
+	forgotten bool
 }
 
 // eventTrace is the trace an event belongs to: the W3C trace context it was
@@ -260,7 +265,11 @@ func expectPattern(store string, e *Event) (string, error) {
 // ErrEventEntityInvalid for the entity, ErrEventTypeRequired for the type,
 // types.ErrTypeNotRegistered for a type the registry does not know,
 // types.ErrCodecUnknown for a codec nobody knows.
-func decodeEvent(reg *types.Registry, m *jsapi.Msg) (*Event, error) {
+//
+// A payload stored encrypted (WithEncryption) is decrypted with ring
+// first; with a nil ring it is left as the stored bytes. An event whose key
+// was forgotten decodes with Forgotten set and no Data.
+func decodeEvent(ctx context.Context, reg *types.Registry, ring *keys.Ring, m *jsapi.Msg) (*Event, error) {
 	seq := m.Seq
 	f, err := wire.Parse(m.Subject, m.Header)
 	if err != nil {
@@ -281,11 +290,26 @@ func decodeEvent(reg *types.Registry, m *jsapi.Msg) (*Event, error) {
 			return nil, fmt.Errorf("%w: sequence %d: time stamp: %w", ErrEventDecode, seq, err)
 		}
 	}
+	data := m.Data
+	if f.Encrypted != "" {
+		plain, forgotten, err := openPayload(ctx, ring, e.Entity, e.Type, f.Encrypted, data)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: sequence %d: %w", ErrEventDecode, seq, err)
+		case forgotten:
+			e.forgotten = true
+			return e, nil
+		case ring == nil:
+			e.Data = data // the ciphertext: this reader has no keys
+			return e, nil
+		}
+		data = plain
+	}
 	if reg == nil {
-		e.Data = m.Data
+		e.Data = data
 		return e, nil
 	}
-	name, data, err := reg.Upcast(e.Type, f.Version, f.Codec, m.Data)
+	name, data, err := reg.Upcast(e.Type, f.Version, f.Codec, data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sequence %d: %w", ErrEventDecode, seq, err)
 	}

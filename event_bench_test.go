@@ -1,6 +1,7 @@
 package rita
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"sync/atomic"
@@ -101,7 +102,7 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	b.Run("impl=lib", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			e, err := decodeEvent(m.types, stored)
+			e, err := decodeEvent(context.Background(), m.types, nil, stored)
 			if err != nil || e.Data.(*benchItem).Qty != 2 {
 				b.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package rita
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -135,7 +136,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		data []byte, regIndex, present uint8, metaCount uint16) {
 		reg := regs[int(regIndex)%len(regs)]
 		h := wireHeader(present, id, entity, typ, tm, codecName, metaKey, metaVal, metaCount)
-		e, err := decodeEvent(reg, &jsapi.Msg{Subject: subject, Header: h, Data: data, Seq: 7, Time: ts})
+		e, err := decodeEvent(context.Background(), reg, nil, &jsapi.Msg{Subject: subject, Header: h, Data: data, Seq: 7, Time: ts})
 		if err != nil {
 			if !errors.Is(err, ErrEventDecode) {
 				t.Fatalf("error %v does not wrap ErrEventDecode", err)
@@ -220,7 +221,7 @@ func TestDecodeEventErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := decodeEvent(tc.reg, &jsapi.Msg{Subject: tc.subject, Header: tc.h, Data: tc.data, Seq: 1, Time: ts})
+			e, err := decodeEvent(context.Background(), tc.reg, nil, &jsapi.Msg{Subject: tc.subject, Header: tc.h, Data: tc.data, Seq: 1, Time: ts})
 			if tc.want == nil {
 				if err != nil || e == nil {
 					t.Fatalf("decodeEvent = %v, %v; want an event", e, err)

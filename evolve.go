@@ -121,7 +121,7 @@ func (s *EventStore) readSpec(filters []string) (*read.Spec, error) {
 func (s *EventStore) read(ctx context.Context, spec *read.Spec, apply func(*Event) error) (path string, err error) {
 	var applyErr error
 	deliver := func(m *read.Msg) error {
-		e, err := decodeEvent(s.m.types, &m.Msg)
+		e, err := decodeEvent(ctx, s.m.types, s.ring, &m.Msg)
 		if err == nil {
 			err = apply(e)
 		}

@@ -66,7 +66,7 @@ func consumerEvolve(ctx context.Context, s *EventStore, model Evolver, opts ...E
 	spec.After, spec.Stop = cfg.after, cfg.stop
 	var last uint64
 	err = read.Read(ctx, s.src, spec, func(m *read.Msg) error {
-		e, err := decodeEvent(s.m.types, &m.Msg)
+		e, err := decodeEvent(context.Background(), s.m.types, nil, &m.Msg)
 		if err != nil {
 			return err
 		}

@@ -50,6 +50,8 @@ type Manager struct {
 	tracerProvider trace.TracerProvider // WithTracerProvider
 	meterProvider  metric.MeterProvider // WithMeterProvider
 	tel            *telemetry.Telemetry
+
+	enc *encryption // WithEncryption
 }
 
 // New initializes a new Manager instance with a NATS connection.

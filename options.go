@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/synadia-labs/rita/clock"
 	"github.com/synadia-labs/rita/id"
@@ -50,7 +52,8 @@ import (
 // 500 ms. A nil option is refused with ErrInvalidOption.
 //
 // New takes ManagerOptions, which hold for every store of the Manager:
-// WithRegistry, WithClock, WithIDer, WithLogger and WithExpectRequired.
+// WithRegistry, WithClock, WithIDer, WithLogger, WithExpectRequired,
+// WithTracerProvider, WithMeterProvider and WithEncryption.
 
 // EvolveOption is an option for the event store Evolve operation. The
 // options that select events (WithAfterSequence, WithFilters) are also
@@ -543,6 +546,30 @@ func WithLogger(logger *slog.Logger) ManagerOption {
 func WithExpectRequired() ManagerOption {
 	return managerOption(func(m *Manager) error {
 		m.expectRequired = true
+		return nil
+	})
+}
+
+// WithTracerProvider sets where the Manager's spans go: Append, Evolve,
+// Decide and its variants, and the handling of each event by a durable
+// consumer or a projection (docs/observability.md lists them). Default
+// (and with nil) is the global provider, otel.GetTracerProvider(), which
+// records nothing until the application installs an SDK.
+func WithTracerProvider(tp trace.TracerProvider) ManagerOption {
+	return managerOption(func(m *Manager) error {
+		m.tracerProvider = tp
+		return nil
+	})
+}
+
+// WithMeterProvider sets where the Manager's metrics go: events appended,
+// conflicts, retries, events read, snapshot hits, handler durations and
+// failures, events parked, and the lag of durable consumers
+// (docs/observability.md has the names and units). Default (and with nil)
+// is the global provider, otel.GetMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) ManagerOption {
+	return managerOption(func(m *Manager) error {
+		m.meterProvider = mp
 		return nil
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/synadia-labs/rita/internal/jsapi"
+	"github.com/synadia-labs/rita/internal/keys"
 	"github.com/synadia-labs/rita/internal/read"
 	"github.com/synadia-labs/rita/internal/wire"
 )
@@ -229,7 +230,8 @@ type snapshot struct {
 	seq      uint64 // the entity's last event in it
 	count    uint64 // the number of the entity's events in it
 	data     []byte
-	usable   bool // format, version and store match
+	usable   bool   // format, version and store match
+	key      string // Rita-Encrypted: sealed with this version of the entity's key
 }
 
 // snapshotRequest asks for the snapshot of entity under cfg; the answer
@@ -261,6 +263,7 @@ func (s *EventStore) parseSnapshot(msg *nats.Msg, cfg *SnapshotConfig) (snapshot
 	seq, err := strconv.ParseUint(msg.Header.Get(wire.HdrSnapSequence), 10, 64)
 	count, cerr := strconv.ParseUint(msg.Header.Get(wire.HdrSnapCount), 10, 64)
 	snap.seq, snap.count = seq, count
+	snap.key = msg.Header.Get(wire.HdrEncrypted)
 	snap.usable = err == nil && cerr == nil && seq > 0 && count > 0 &&
 		msg.Header.Get(wire.HdrSnapFormat) == wire.SnapshotFormat &&
 		msg.Header.Get(wire.HdrSnapVersion) == cfg.Version &&
@@ -348,7 +351,34 @@ func (s *EventStore) lookUpEntity(ctx context.Context, entity string, cfg *Snaps
 	if err != nil {
 		return nil, fmt.Errorf("rita: read store %q: %w", s.name, err)
 	}
+	if st.snap.usable && st.snap.key != "" {
+		st.snapErr = s.openSnapshot(ctx, entity, cfg, &st.snap)
+	}
 	return st, nil
+}
+
+// openSnapshot decrypts a snapshot sealed with its entity's key. One that
+// cannot be opened (the key was forgotten, or this Manager has no keys) is
+// not usable: the entity is read from its events.
+func (s *EventStore) openSnapshot(ctx context.Context, entity string, cfg *SnapshotConfig, snap *snapshot) error {
+	snap.usable = false
+	if s.ring == nil {
+		return fmt.Errorf("snapshot is encrypted, and this Manager has no keys (WithEncryption)")
+	}
+	v, err := strconv.ParseUint(snap.key, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: snapshot: %s %q is not a key version", ErrEncryptionKey, wire.HdrEncrypted, snap.key)
+	}
+	aead, ok, err := s.ring.Version(ctx, entity, v)
+	if err != nil || !ok {
+		return err // forgotten: nothing to report
+	}
+	plain, err := keys.Open(aead, snap.data, keys.SnapshotAD(entity, cfg.name()))
+	if err != nil {
+		return fmt.Errorf("%w: snapshot: %w", ErrEncryptionKey, err)
+	}
+	snap.data, snap.usable = plain, true
+	return nil
 }
 
 // evolveSnapshot is Evolve with WithSnapshot.
@@ -390,7 +420,7 @@ func (s *EventStore) evolveEntity(ctx context.Context, model Evolver, entity str
 	L, count, snap := st.last.Seq, st.counts.Total, st.snap
 	filter := wire.EntityPattern(s.name, entity)
 	apply := func(m *jsapi.Msg) error {
-		e, err := decodeEvent(s.m.types, m)
+		e, err := decodeEvent(ctx, s.m.types, s.ring, m)
 		if err != nil {
 			return err
 		}
@@ -469,6 +499,21 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 	if err != nil {
 		return err
 	}
+	var key string
+	if s.ring != nil {
+		// An entity with a data key has personal events: its state is
+		// sealed with that key, and forgotten with it.
+		version, aead, ok, err := s.ring.Existing(ctx, entity)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrEncryptionKey, err)
+		}
+		if ok {
+			if data, err = keys.Seal(aead, data, keys.SnapshotAD(entity, cfg.name())); err != nil {
+				return fmt.Errorf("%w: %w", ErrEncryptionKey, err)
+			}
+			key = strconv.FormatUint(version, 10)
+		}
+	}
 	msg := &nats.Msg{
 		Subject: wire.SnapshotSubject(s.name, entity, cfg.name()),
 		Header: nats.Header{
@@ -480,6 +525,9 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 			jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revision, 10)},
 		},
 		Data: data,
+	}
+	if key != "" {
+		msg.Header[wire.HdrEncrypted] = []string{key}
 	}
 	// No retries on "no responders": it means the bucket is missing, and
 	// is made at once.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/synadia-labs/rita/internal/keys"
 	"github.com/synadia-labs/rita/internal/read"
 	"github.com/synadia-labs/rita/internal/wire"
 )
@@ -170,6 +171,7 @@ type EventStore struct {
 	stream jetstream.Stream
 	src    *read.Source
 	tel    *storeTelemetry
+	ring   *keys.Ring // the entities' data keys; nil without WithEncryption
 }
 
 func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStore {
@@ -183,10 +185,13 @@ func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStor
 			s.tel.readRetry.Add(context.Background(), s.tel.M.Retries, 1)
 		},
 	}
+	replicas := 1
 	if info := stream.CachedInfo(); info != nil {
 		s.src.Replicated = info.Config.Replicas > 1
 		s.src.Direct = info.Config.AllowDirect
+		replicas = info.Config.Replicas
 	}
+	s.ring = m.newRing(name, replicas)
 	return s
 }
 

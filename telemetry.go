@@ -7,37 +7,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/synadia-labs/rita/internal/telemetry"
 	"github.com/synadia-labs/rita/internal/wire"
 	"github.com/synadia-labs/rita/types"
 )
-
-// WithTracerProvider sets where the Manager's spans go: Append, Evolve,
-// Decide and its variants, and the handling of each event by a durable
-// consumer or a projection (docs/observability.md lists them). Default
-// (and with nil) is the global provider, otel.GetTracerProvider(), which
-// records nothing until the application installs an SDK.
-func WithTracerProvider(tp trace.TracerProvider) ManagerOption {
-	return managerOption(func(m *Manager) error {
-		m.tracerProvider = tp
-		return nil
-	})
-}
-
-// WithMeterProvider sets where the Manager's metrics go: events appended,
-// conflicts, retries, events read, snapshot hits, handler durations and
-// failures, events parked, and the lag of durable consumers
-// (docs/observability.md has the names and units). Default (and with nil)
-// is the global provider, otel.GetMeterProvider().
-func WithMeterProvider(mp metric.MeterProvider) ManagerOption {
-	return managerOption(func(m *Manager) error {
-		m.meterProvider = mp
-		return nil
-	})
-}
 
 // TraceContext returns ctx carrying the trace the event belongs to, so
 // that a handler's own spans and outgoing calls join it: for an event a

@@ -299,7 +299,7 @@ func (w *watcher) apply(msg *read.Msg) {
 		w.pos.advance(msg.Seq)
 		return
 	}
-	e, err := decodeEvent(w.store.m.types, &msg.Msg)
+	e, err := decodeEvent(context.Background(), w.store.m.types, w.store.ring, &msg.Msg)
 	if err != nil {
 		w.pos.advance(msg.Seq)
 		w.handleError(err, nil, msg.Raw)

@@ -29,6 +29,11 @@ type Fields struct {
 	// The W3C trace context of the span that appended the event, as
 	// Parse reads it (SetTrace writes it).
 	TraceParent, TraceState string
+
+	// Encrypted is the Rita-Encrypted header as Parse reads it: the
+	// version of the entity's key the payload is sealed with; "" for a
+	// payload stored as it is.
+	Encrypted string
 }
 
 // Message builds the message of an event of store. The fields must have
@@ -123,6 +128,8 @@ func Parse(subject string, h nats.Header) (Fields, error) {
 			f.TraceParent = v[0]
 		case HdrTraceState:
 			f.TraceState = v[0]
+		case HdrEncrypted:
+			f.Encrypted = v[0]
 		default:
 			if key, ok := strings.CutPrefix(k, HdrMetaPrefix); ok && key != "" {
 				if f.Meta == nil {

@@ -30,6 +30,38 @@ func SnapshotSubject(store, entity, name string) string {
 	return "$KV." + SnapshotBucket(store) + "." + EscapeToken(typ) + "." + EscapeToken(id) + "." + EscapeToken(name)
 }
 
+// The data keys of the entities of store NAME whose events hold personal
+// data live in the key-value bucket rita-keys-NAME (history 1), one key per
+// entity, "<entity-type>.<entity-id>", each token escaped (EscapeToken).
+// A value is JSON: {"kid": the provider's key that wrapped it, "key": the
+// wrapped data key}. The entry's revision is the key's version, which the
+// Rita-Encrypted header of a payload sealed with it names.
+const (
+	HdrEncrypted = "Rita-Encrypted"
+	keyBucket    = "rita-keys-"
+)
+
+// KeyBucket is the key-value bucket of the store's data keys.
+func KeyBucket(store string) string { return keyBucket + EscapeToken(store) }
+
+// KeyStream is the stream behind a key-value bucket.
+func KeyStream(bucket string) string { return "KV_" + bucket }
+
+// KeyName is the key of entity's data key in the bucket.
+func KeyName(entity string) string {
+	typ, id, _ := strings.Cut(entity, ".")
+	return EscapeToken(typ) + "." + EscapeToken(id)
+}
+
+// KeySubject is the subject of entity's data key in bucket.
+func KeySubject(bucket, entity string) string { return "$KV." + bucket + "." + KeyName(entity) }
+
+// SnapshotsOf is the subject pattern of every snapshot of entity.
+func SnapshotsOf(store, entity string) string {
+	typ, id, _ := strings.Cut(entity, ".")
+	return "$KV." + SnapshotBucket(store) + "." + EscapeToken(typ) + "." + EscapeToken(id) + ".*"
+}
+
 // EscapeToken makes s usable in a bucket name and as a key token: ASCII
 // letters, digits and '-' stay, every other byte becomes '_' and two hex
 // digits. Distinct strings stay distinct.
