@@ -30,7 +30,7 @@ func sameEvents(t *testing.T, a, b []*rita.RawEvent) {
 	}
 	for i := range a {
 		x, y := *a[i], *b[i]
-		x.Sequence, y.Sequence, x.Stored, y.Stored = 0, 0, y.Stored, y.Stored
+		x.Sequence, y.Sequence, x.Stored = 0, 0, y.Stored
 		if !x.Time.Equal(y.Time) {
 			t.Fatalf("event %d: time %v, want %v", i, y.Time, x.Time)
 		}
