@@ -89,7 +89,7 @@ type ImportResult struct {
 }
 
 // importWindow is how many events Import has in flight at once.
-const importWindow = 1024
+const importWindow = 3000
 
 // importAckWait is how long Import waits for the store to acknowledge an
 // event before it gives up (run it again to go on).
@@ -257,8 +257,12 @@ func (im *importer) publish(n uint64, e *jsonl.Event) error {
 		return fmt.Errorf("rita: import into store %q: line %d: %w", s.name, n, err)
 	}
 	im.last++
-	if im.head > 0 && im.head == len(im.inflight) {
-		im.inflight, im.head = im.inflight[:0], 0
+	if im.head >= importWindow {
+		// Drop the settled ones from the front, so that the queue (and
+		// what its futures hold) stays within the window.
+		k := copy(im.inflight, im.inflight[im.head:])
+		clear(im.inflight[k:])
+		im.inflight, im.head = im.inflight[:k], 0
 	}
 	im.inflight = append(im.inflight, pending{line: n, id: e.ID, seq: im.last, future: f})
 	return nil

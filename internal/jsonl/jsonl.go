@@ -180,16 +180,12 @@ var (
 
 // Parse reads the event of one line (its line break may be left on). It
 // checks the line's form, not the event: the caller checks the entity,
-// type and metadata as an append does.
+// type and metadata as an append does. Fields it does not know are
+// ignored, so that lines a later rita adds fields to still read.
 func Parse(b []byte) (*Event, error) {
 	var l line
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
+	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: more than one value on the line", ErrSyntax)
 	}
 	switch {
 	case l.ID == "":
