@@ -1,7 +1,9 @@
 package rita_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -124,4 +126,66 @@ func TestSequenceAt(t *testing.T) {
 	if seq != 0 {
 		t.Fatalf("SequenceAt(an hour from now) = %d, want 0", seq)
 	}
+}
+
+// The tools' calls leave no goroutine behind (the server's own, started
+// lazily, are warmed up first; so is the Manager's asynchronous publish
+// reply handler, which lives as long as its connection).
+func TestToolsLeaveNoGoroutine(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "tools")
+	appendN(t, s, "order.1", "placed", 700)
+	state := &replSnapState{}
+	seq, err := s.Evolve(testCtx(t), state, rita.WithFilters("order.1"))
+	requireNoError(t, err)
+	requireNoError(t, s.SaveSnapshot(testCtx(t), state, "order.1", seq, rita.SnapshotConfig{Version: "1"}))
+	var export bytes.Buffer
+	_, err = s.Export(testCtx(t), &export)
+	requireNoError(t, err)
+	warm := e.store(t, "warm")
+	_, err = warm.Import(testCtx(t), bytes.NewReader(export.Bytes()))
+	requireNoError(t, err)
+	for range s.Snapshots(testCtx(t), "") {
+	}
+	dst := e.store(t, "dst")
+	warmUp(t, s)
+	warmUp(t, dst)
+	verify := leakCheck(t)
+
+	ctx := testCtx(t)
+	for range s.RawEvents(ctx) {
+	}
+	for range s.RawEvents(ctx) {
+		break
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	for range s.FollowRawEvents(fctx) {
+		cancel()
+	}
+	cancel()
+	_, err = s.SequenceAt(ctx, time.Now())
+	requireNoError(t, err)
+	_, err = s.Durables(ctx)
+	requireNoError(t, err)
+	_, _, err = s.EntityCount(ctx, 1000)
+	requireNoError(t, err)
+	for range s.Snapshots(ctx, "") {
+	}
+	for range s.Snapshots(ctx, "") {
+		break
+	}
+	_, err = dst.Import(ctx, bytes.NewReader(export.Bytes()))
+	requireNoError(t, err)
+	_, err = dst.Import(ctx, bytes.NewReader(export.Bytes()))
+	requireNoError(t, err)
+	_, err = s.Export(ctx, io.Discard)
+	requireNoError(t, err)
+
+	e.eventuallyNoConsumers(t, "tools")
+	e.eventuallyNoConsumers(t, "dst")
+	eventually(t, waitFor, func() bool {
+		info, err := e.js.Stream(ctx, "KV_rita-snapshots-tools")
+		return err == nil && info.CachedInfo().State.Consumers == 0
+	}, "the snapshot bucket's consumers are removed")
+	verify()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/wire"
 )
 
@@ -91,7 +92,12 @@ func (s *EventStore) Snapshots(ctx context.Context, entity string) iter.Seq2[*Sn
 			fail(err)
 			return
 		}
-		defer it.Stop()
+		defer func() {
+			it.Stop()
+			// Ask the server to remove the consumer now rather than
+			// when it has been inactive long enough; no need to wait.
+			_ = s.m.nc.Publish(jsapi.ConsumerDeleteSubject(wire.SnapshotStream(s.name), info.Name), nil)
+		}()
 		stamp := s.storeStamp()
 		for {
 			msg, err := it.Next(jetstream.NextContext(ctx))
