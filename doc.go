@@ -228,6 +228,19 @@
 // [RetryOption]), so that the compiler refuses most options that do not
 // apply; the rest fail with [ErrInvalidOption].
 //
+// # Looking after a store
+//
+// Tools that know none of the application's types (the rita command in
+// cmd/rita is one) read a store as it is stored: EventStore.RawEvents and
+// EventStore.FollowRawEvents yield each event as a RawEvent, with its codec,
+// version and payload bytes; EventStore.SequenceAt finds where a moment
+// starts. EventStore.Durables lists the durable consumers with their
+// Progress, EventStore.Snapshots and EventStore.DeleteSnapshot the saved
+// snapshots, EventStore.EntityCount counts the entities. EventStore.Export
+// writes the events as JSON lines and EventStore.Import stores them in
+// another store, keeping their IDs; running Import again stores nothing
+// twice (docs/export-format.md).
+//
 // # Types, codecs and upcasting
 //
 // A registry of package types, given with [WithRegistry], names the Go types

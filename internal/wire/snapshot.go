@@ -94,3 +94,60 @@ func EscapeToken(s string) string {
 func isPlainByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
 }
+
+// UnescapeToken undoes EscapeToken; false for a token EscapeToken cannot
+// have made.
+func UnescapeToken(tok string) (string, bool) {
+	if !strings.Contains(tok, "_") {
+		return tok, true
+	}
+	var b strings.Builder
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c != '_' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(tok) {
+			return "", false
+		}
+		hi, ok1 := unhex(tok[i+1])
+		lo, ok2 := unhex(tok[i+2])
+		if !ok1 || !ok2 {
+			return "", false
+		}
+		b.WriteByte(hi<<4 | lo)
+		i += 2
+	}
+	return b.String(), true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// SplitSnapshotSubject returns the entity ("<type>.<id>") and model name of
+// a snapshot's subject in the bucket of store; false for another subject.
+func SplitSnapshotSubject(store, subject string) (entity, name string, ok bool) {
+	rest, found := strings.CutPrefix(subject, "$KV."+SnapshotBucket(store)+".")
+	if !found {
+		return "", "", false
+	}
+	toks := strings.Split(rest, ".")
+	if len(toks) != 3 {
+		return "", "", false
+	}
+	var plain [3]string
+	for i, tok := range toks {
+		if plain[i], found = UnescapeToken(tok); !found {
+			return "", "", false
+		}
+	}
+	return plain[0] + "." + plain[1], plain[2], true
+}

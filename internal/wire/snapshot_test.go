@@ -25,3 +25,21 @@ func TestEscapeToken(t *testing.T) {
 		t.Fatalf("SnapshotBucket = %q", got)
 	}
 }
+
+func TestUnescapeToken(t *testing.T) {
+	for _, in := range []string{"orders", "a-b", "a_b", "a_5Fb", "a.b", "ä", "x y", "", "_"} {
+		got, ok := UnescapeToken(EscapeToken(in))
+		if !ok || got != in {
+			t.Fatalf("UnescapeToken(EscapeToken(%q)) = %q, %v", in, got, ok)
+		}
+	}
+	for _, bad := range []string{"_", "_4", "a_zz", "_4g"} {
+		if got, ok := UnescapeToken(bad); ok {
+			t.Fatalf("UnescapeToken(%q) = %q, true; want false", bad, got)
+		}
+	}
+	entity, name, ok := SplitSnapshotSubject("s", SnapshotSubject("s", "order.x y", "default"))
+	if !ok || entity != "order.x y" || name != "default" {
+		t.Fatalf("SplitSnapshotSubject = %q, %q, %v", entity, name, ok)
+	}
+}
