@@ -63,7 +63,7 @@ func (s *EventStore) Export(ctx context.Context, w io.Writer, opts ...EvolveOpti
 		if err != nil {
 			return res, fmt.Errorf("rita: export store %q: %w", s.Name(), err)
 		}
-		ev = jsonl.Event{Seq: e.Sequence, ID: e.ID, Time: e.Time, Entity: e.Entity, Type: e.Type, Version: e.Version, Codec: e.Codec, Meta: e.Meta, Data: e.Data}
+		ev = jsonl.Event{Seq: e.Sequence, ID: e.ID, Time: e.Time, Entity: e.Entity, Type: e.Type, Version: e.Version, Codec: e.Codec, Meta: e.Meta, Key: e.Key, Data: e.Data}
 		line = jsonl.Append(line[:0], &ev)
 		if _, err := bw.Write(line); err != nil {
 			return res, fmt.Errorf("rita: export store %q: %w", s.name, err)
@@ -250,6 +250,9 @@ func (im *importer) publish(n uint64, e *jsonl.Event) error {
 	}
 	s := im.s
 	msg := wire.Message(s.name, &wire.Fields{ID: e.ID, Entity: e.Entity, Type: e.Type, Time: e.Time, Codec: e.Codec, Version: e.Version, Meta: e.Meta}, e.Data)
+	if e.Key != 0 {
+		msg.Header[wire.HdrEncrypted] = []string{strconv.FormatUint(e.Key, 10)}
+	}
 	msg.Header[jetstream.ExpectedStreamHeader] = []string{wire.StreamName(s.name)}
 	msg.Header[jetstream.ExpectedLastSeqHeader] = []string{strconv.FormatUint(im.last, 10)}
 	f, err := s.m.js.PublishMsgAsync(msg)

@@ -88,8 +88,11 @@ func TestEncryptionStoresCiphertext(t *testing.T) {
 	requireNoError(t, err)
 	entry, err := kv.Get(ctx, "customer.1")
 	requireNoError(t, err)
-	if entry.Revision() == 0 || !strings.Contains(string(entry.Value()), `"kid":"k1"`) {
-		t.Fatalf("key entry %q at revision %d, want one wrapped by k1", entry.Value(), entry.Revision())
+	if !strings.Contains(string(entry.Value()), `"kid":"k1"`) || !strings.Contains(string(entry.Value()), `"v":`) {
+		t.Fatalf("key entry %q, want a version and a key wrapped by k1", entry.Value())
+	}
+	if v := e.rawMsg(t, "crm", 1).Header.Get("Rita-Encrypted"); !strings.Contains(string(entry.Value()), `"v":`+v+`,`) {
+		t.Fatalf("the payload names key version %s; the key entry is %s", v, entry.Value())
 	}
 
 	want := []string{`{"email":"` + email + `"}`, `{"item":"tea"}`, `{"email":"` + email + `"}`}
@@ -447,5 +450,34 @@ func TestPurgeEntity(t *testing.T) {
 	requireNoError(t, ps.PurgeEntity(ctx, "customer.2"))
 	if n := e.msgs(t, "crm"); n != 1 {
 		t.Fatalf("%d events after purging customer.2, want 1", n)
+	}
+}
+
+// TestExportEncrypted checks that an export carries an encrypted payload as
+// its ciphertext with its key version, and that an import keeps both: the
+// imported store reads it with the data keys of the store it came from
+// (none here, so it reads as forgotten), never as plaintext.
+func TestExportEncrypted(t *testing.T) {
+	e := newEnv(t)
+	m := e.manager(t, encryption(t, time.Minute))
+	s := createStore(t, m, "crm")
+	ctx := testCtx(t)
+	appendEach(t, s, registered("customer.1"), ordered("customer.1"))
+
+	var buf bytes.Buffer
+	_, err := s.Export(ctx, &buf)
+	requireNoError(t, err)
+	if strings.Contains(buf.String(), email) || !strings.Contains(buf.String(), `"key":`) {
+		t.Fatalf("export of encrypted payloads:\n%s", buf.String())
+	}
+	copied := createStore(t, m, "crm2")
+	_, err = copied.Import(ctx, &buf)
+	requireNoError(t, err)
+	if got, want := e.rawMsg(t, "crm2", 1).Header.Get("Rita-Encrypted"), e.rawMsg(t, "crm", 1).Header.Get("Rita-Encrypted"); got == "" || got != want {
+		t.Fatalf("imported key version %q, want %q", got, want)
+	}
+	got := collect(t, copied)
+	if !got[0].Forgotten() || got[1].Forgotten() || dataOf(got[1]) != `{"item":"tea"}` {
+		t.Fatalf("the copy without its keys reads: forgotten %v, %v %q", got[0].Forgotten(), got[1].Forgotten(), dataOf(got[1]))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
 	"time"
 
 	"github.com/synadia-labs/rita/internal/jsapi"
@@ -38,7 +39,13 @@ type RawEvent struct {
 	// Meta is the event's metadata; nil if it has none.
 	Meta map[string]string
 
-	// Data is the payload as stored.
+	// Key is, for a payload stored encrypted (WithEncryption), the
+	// version of its entity's data key it is sealed with (the
+	// Rita-Encrypted header); 0 for a payload stored as it is.
+	Key uint64
+
+	// Data is the payload as stored: for an encrypted one, the
+	// ciphertext.
 	Data []byte
 }
 
@@ -59,6 +66,11 @@ func rawEvent(m *jsapi.Msg) (*RawEvent, error) {
 	}
 	if e.Time.IsZero() {
 		e.Time = stored
+	}
+	if f.Encrypted != "" {
+		if e.Key, err = strconv.ParseUint(f.Encrypted, 10, 64); err != nil || e.Key == 0 {
+			return nil, fmt.Errorf("%w: sequence %d: %s %q is not a key version", ErrEventDecode, m.Seq, wire.HdrEncrypted, f.Encrypted)
+		}
 	}
 	return e, nil
 }

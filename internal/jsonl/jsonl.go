@@ -40,6 +40,7 @@ type Event struct {
 	Version int
 	Codec   string
 	Meta    map[string]string
+	Key     uint64 // the version of the entity's data key the payload is sealed with; 0: none
 	Data    []byte
 }
 
@@ -79,6 +80,10 @@ func Append(buf []byte, e *Event) []byte {
 			buf = appendString(buf, e.Meta[k])
 		}
 		buf = append(buf, '}')
+	}
+	if e.Key != 0 {
+		buf = append(buf, `,"key":`...)
+		buf = strconv.AppendUint(buf, e.Key, 10)
 	}
 	if InlineJSON(e.Data) {
 		buf = append(buf, `,"data":`...)
@@ -167,6 +172,7 @@ type line struct {
 	Version    int               `json:"version"`
 	Codec      string            `json:"codec"`
 	Meta       map[string]string `json:"meta"`
+	Key        uint64            `json:"key"`
 	Data       json.RawMessage   `json:"data"`
 	DataBase64 *string           `json:"data_base64"`
 }
@@ -207,7 +213,7 @@ func Parse(b []byte) (*Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: time: %w", ErrField, err)
 	}
-	e := &Event{Seq: l.Seq, ID: l.ID, Time: t, Entity: l.Entity, Type: l.Type, Version: max(l.Version, 1), Codec: l.Codec, Meta: l.Meta, Data: l.Data}
+	e := &Event{Seq: l.Seq, ID: l.ID, Time: t, Entity: l.Entity, Type: l.Type, Version: max(l.Version, 1), Codec: l.Codec, Meta: l.Meta, Key: l.Key, Data: l.Data}
 	if l.DataBase64 != nil {
 		if e.Data, err = base64.StdEncoding.DecodeString(*l.DataBase64); err != nil {
 			return nil, fmt.Errorf("%w: data_base64: %w", ErrField, err)

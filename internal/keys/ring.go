@@ -28,8 +28,9 @@ var ErrWrap = errors.New("key provider")
 // Ring is the data keys of one store's entities: where they are kept, and
 // those this process has read, for at most TTL each.
 //
-// A key's version is the revision of its entry in the bucket: a key made
-// after the entity was forgotten has a higher one, so events sealed with a
+// A key's version is the time it was made, in nanoseconds since 1970,
+// kept in its entry (so that it survives a copy of the bucket): a key made
+// after the entity was forgotten has another one, so events sealed with a
 // forgotten key never open with its successor.
 type Ring struct {
 	js       jetstream.JetStream
@@ -63,6 +64,7 @@ func NewRing(js jetstream.JetStream, store string, replicas int, w Wrapper, ttl 
 // stored is an entry of the bucket: a data key wrapped by the provider's
 // key KeyID.
 type stored struct {
+	Version uint64 `json:"v"`
 	KeyID   string `json:"kid"`
 	Wrapped []byte `json:"key"`
 }
@@ -232,8 +234,8 @@ func (r *Ring) read(ctx context.Context, entity string) (cached, error) {
 		return cached{}, nil
 	}
 	var s stored
-	if err := json.Unmarshal(entry.Value(), &s); err != nil {
-		return cached{}, fmt.Errorf("key of %s: %w", entity, err)
+	if err := json.Unmarshal(entry.Value(), &s); err != nil || s.Version == 0 {
+		return cached{}, fmt.Errorf("key of %s: not a key entry (%q): %v", entity, entry.Value(), err)
 	}
 	key, err := r.w.UnwrapKey(ctx, s.Wrapped, s.KeyID)
 	if err != nil {
@@ -243,7 +245,7 @@ func (r *Ring) read(ctx context.Context, entity string) (cached, error) {
 	if err != nil {
 		return cached{}, fmt.Errorf("%w: the key of %s, as unwrapped: %w", ErrWrap, entity, err)
 	}
-	c := cached{version: entry.Revision(), aead: a}
+	c := cached{version: s.Version, aead: a}
 	r.remember(entity, c)
 	return c, nil
 }
@@ -263,7 +265,8 @@ func (r *Ring) create(ctx context.Context, entity string) (cached, error) {
 	if err != nil {
 		return cached{}, err
 	}
-	value, err := json.Marshal(stored{KeyID: keyID, Wrapped: wrapped})
+	version := uint64(time.Now().UnixNano())
+	value, err := json.Marshal(stored{Version: version, KeyID: keyID, Wrapped: wrapped})
 	if err != nil {
 		return cached{}, err
 	}
@@ -273,16 +276,14 @@ func (r *Ring) create(ctx context.Context, entity string) (cached, error) {
 	}
 	// If an attempt whose answer was lost stored the key, the next one
 	// fails with ErrKeyExists, and Current reads the key back.
-	var rev uint64
 	err = jsapi.Do(ctx, "the entity's new key to be stored", nil, func(ctx context.Context) error {
-		var err error
-		rev, err = kv.Create(ctx, wire.KeyName(entity), value)
+		_, err := kv.Create(ctx, wire.KeyName(entity), value)
 		return err
 	})
 	if err != nil {
 		return cached{}, err
 	}
-	c := cached{version: rev, aead: a}
+	c := cached{version: version, aead: a}
 	r.remember(entity, c)
 	return c, nil
 }

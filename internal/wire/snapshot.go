@@ -33,9 +33,10 @@ func SnapshotSubject(store, entity, name string) string {
 // The data keys of the entities of store NAME whose events hold personal
 // data live in the key-value bucket rita-keys-NAME (history 1), one key per
 // entity, "<entity-type>.<entity-id>", each token escaped (EscapeToken).
-// A value is JSON: {"kid": the provider's key that wrapped it, "key": the
-// wrapped data key}. The entry's revision is the key's version, which the
-// Rita-Encrypted header of a payload sealed with it names.
+// A value is JSON: {"v": the key's version (when it was made, in Unix
+// nanoseconds), "kid": the provider's key that wrapped it, "key": the
+// wrapped data key, base64}. The Rita-Encrypted header of a payload sealed
+// with the key names its version.
 const (
 	HdrEncrypted = "Rita-Encrypted"
 	keyBucket    = "rita-keys-"
