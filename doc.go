@@ -301,6 +301,18 @@
 // snapshot hits and misses, handler durations and failures, events parked,
 // and the lag of each running durable consumer.
 //
+// # Personal data
+//
+// With [WithEncryption], the payloads of the event types that hold personal
+// data are stored encrypted (AES-256-GCM) with a data key of their entity,
+// which the application's [KeyProvider] wraps; every read path decrypts
+// them. [EventStore.Forget] destroys an entity's key: its events still
+// replay, in order, with [Event.Forgotten] set on those whose payload is
+// gone, and no replay, watcher or reactor stops on them.
+// [EventStore.PurgeEntity] removes an entity's events from the store when
+// the bytes themselves must go. Entity IDs, types and metadata are never
+// encrypted: keep personal data out of them.
+//
 // # Testing
 //
 // Package ritatest starts an embedded nats-server with JetStream for a test
@@ -325,6 +337,8 @@
 //     deleting stores
 //   - docs/observability.md: every span, attribute and metric, and how to
 //     wire an exporter
+//   - docs/personal-data.md: encryption of personal data, forgetting and
+//     purging an entity, key rotation, backups
 //   - docs/snapshots.md: snapshots, when they are used, what they cost
 //   - docs/testing.md: ritatest's servers, clusters and specs; the fault
 //     tests

@@ -188,7 +188,8 @@ func (m *Manager) UpdateEventStore(ctx context.Context, config EventStoreConfig)
 }
 
 // DeleteEventStore deletes the event store and every event in it, its
-// parked events and the snapshots of its models. A missing store fails with
+// parked events, the snapshots of its models and the data keys of its
+// entities (WithEncryption). A missing store fails with
 // an error matching jetstream.ErrStreamNotFound.
 func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	if err := m.check(ctx); err != nil {
@@ -203,17 +204,24 @@ func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	if err := m.deleteStream(ctx, name, wire.ParkedStream(name), "the stream of parked events to be deleted"); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("rita: delete parked events of store %q: %w", name, err)
 	}
-	err := m.do(ctx, name, "the snapshot bucket to be deleted", func(ctx context.Context) error {
-		err := m.js.DeleteKeyValue(ctx, wire.SnapshotBucket(name))
+	if err := m.deleteBucket(ctx, name, wire.SnapshotBucket(name), "the snapshot bucket to be deleted"); err != nil {
+		return fmt.Errorf("rita: delete snapshots of store %q: %w", name, err)
+	}
+	if err := m.deleteBucket(ctx, name, wire.KeyBucket(name), "the key bucket to be deleted"); err != nil {
+		return fmt.Errorf("rita: delete the data keys of store %q: %w", name, err)
+	}
+	return nil
+}
+
+// deleteBucket deletes a key-value bucket of store, if it exists.
+func (m *Manager) deleteBucket(ctx context.Context, store, bucket, what string) error {
+	return m.do(ctx, store, what, func(ctx context.Context) error {
+		err := m.js.DeleteKeyValue(ctx, bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			return nil
 		}
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("rita: delete snapshots of store %q: %w", name, err)
-	}
-	return nil
 }
 
 // deleteStream deletes stream, trying again after transient failures. A

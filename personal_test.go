@@ -233,6 +233,12 @@ func TestForget(t *testing.T) {
 	ps, err := plain.GetEventStore(ctx, "crm")
 	requireNoError(t, err)
 	requireErrorIs(t, ps.Forget(ctx, "customer.1"), rita.ErrInvalidOption)
+
+	// Deleting the store deletes its key bucket.
+	requireNoError(t, m.DeleteEventStore(ctx, "crm"))
+	if _, err := e.js.KeyValue(ctx, "rita-keys-crm"); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatalf("the key bucket after DeleteEventStore: %v, want ErrBucketNotFound", err)
+	}
 }
 
 // TestForgetAcrossProcesses checks that a process that has the key cached
