@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/synadia-labs/rita/internal/jsapi"
 )
 
 // Errors returned by the event store. Every error the package returns for one
@@ -152,6 +154,17 @@ var (
 	// on a Manager made WithExpectRequired, when an entity is written
 	// without an Expect. Nothing is stored.
 	ErrExpectRequired = errors.New("rita: expectation required")
+)
+
+// Errors of the server's permissions and limits.
+var (
+	// ErrPermissionDenied is returned by a call that the server refused
+	// for lack of permission: a publish to an event, API or
+	// acknowledgement subject, or the subscription of a reply inbox, that
+	// the connection's user may not make. The error names the subject
+	// refused. The call fails at once, without waiting for its deadline,
+	// and is never retried. Permissions lists what each role needs.
+	ErrPermissionDenied = jsapi.ErrPermissionDenied
 )
 
 // ConflictError is the error of an append refused because an event's Expect

@@ -466,6 +466,9 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 	if err != nil {
 		return err
 	}
+	scope := storeScope(s.name)
+	ctx, release := s.m.guard(ctx, scope) // a refused request ends it at once
+	defer release()
 	msg := &nats.Msg{
 		Subject: wire.SnapshotSubject(s.name, entity, cfg.name()),
 		Header: nats.Header{
@@ -489,6 +492,7 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 	if jsapi.HasCode(err, jsapi.CodeWrongLastSequence) {
 		return nil
 	}
+	err = s.denied(ctx, scope, err)
 	if err != nil {
 		return fmt.Errorf("rita: save snapshot of %s in store %q: %w", entity, s.name, err)
 	}

@@ -173,7 +173,11 @@ type EventStore struct {
 
 func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStore {
 	s := &EventStore{m: m, name: name, stream: stream}
+	scope := storeScope(name)
 	s.src = &read.Source{
+		Guard: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return m.guard(ctx, scope)
+		},
 		NC:     m.nc,
 		JS:     m.js,
 		Stream: wire.StreamName(name),

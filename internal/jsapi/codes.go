@@ -49,8 +49,12 @@ func HasCode(err error, code jetstream.ErrorCode) bool {
 // request is worth sending again: nobody answered (no responders, a 503
 // status), nobody answered in time, the connection is between servers, or
 // the server asked to try again (no leader, a cluster not available, a
-// batch or duplicate check still in process).
+// batch or duplicate check still in process). A permission violation is
+// never transient, even when it is wrapped with a timeout.
 func Transient(err error) bool {
+	if errors.Is(err, ErrPermissionDenied) {
+		return false
+	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
@@ -76,10 +80,10 @@ func NoResponders(err error) bool {
 }
 
 // Final reports whether a failure to reach a stream will not go away by
-// trying again: the stream is gone, the connection is closed, or the server
-// refused the request as malformed.
+// trying again: the stream is gone, the connection is closed, the server
+// refused the request as malformed, or its permissions refused it.
 func Final(err error) bool {
-	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrConnectionClosed) {
+	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, ErrPermissionDenied) {
 		return true
 	}
 	var apiErr *jetstream.APIError
