@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strings"
@@ -26,15 +27,17 @@ import (
 // context ended.
 //
 // Denials watches one connection for these errors: it wraps the error
-// handler the connection has (calling it as before), once per connection.
+// handler the connection has (calling it as before), once per connection,
+// and again when a guard finds that the application has set another one
+// since.
 // A call guards its context with a Scope, the subjects it may publish to;
 // a violation on one of them, or on a reply subscription (any subject under
 // the connection's inbox prefix), cancels the guarded context with a
 // *Denied as its cause, which Cause turns into the call's error.
 //
 // Invariants:
-//   - the connection's error handler is wrapped at most once, and the
-//     handler it had is called for every error, as before;
+//   - the connection's error handler is a wrapper of this package's at most
+//     once, and the handler it wraps is called for every error, as before;
 //   - a refused reply subscription stays refused until the connection
 //     reconnects (nats.go subscribes its reply inbox once, and again after
 //     a reconnect): until then every new guard is cancelled at once;
@@ -152,8 +155,8 @@ var (
 
 // WatchDenials returns the Denials of nc, wrapping its error handler the
 // first time it is asked for nc. A handler nc gets later with
-// SetErrorHandler replaces the wrapper: permission violations are then
-// noticed only after a request's timeout (see Cause).
+// SetErrorHandler replaces the wrapper until the next Guard, which wraps it
+// in turn.
 func WatchDenials(nc *nats.Conn) *Denials {
 	key := weak.Make(nc)
 	registryMu.Lock()
@@ -163,13 +166,7 @@ func WatchDenials(nc *nats.Conn) *Denials {
 	}
 	inbox := nc.NewInbox()
 	d := &Denials{nc: nc, inbox: inbox[:strings.LastIndexByte(inbox, '.')+1], guards: map[*guard]struct{}{}}
-	prev := nc.ErrorHandler()
-	nc.SetErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
-		d.observe(err)
-		if prev != nil {
-			prev(c, sub, err)
-		}
-	})
+	d.wrap()
 	registry[key] = weak.Make(d)
 	runtime.AddCleanup(nc, func(k weak.Pointer[nats.Conn]) {
 		registryMu.Lock()
@@ -177,6 +174,28 @@ func WatchDenials(nc *nats.Conn) *Denials {
 		registryMu.Unlock()
 	}, key)
 	return d
+}
+
+// wrapperCode identifies the wrappers of handler among error handlers.
+var wrapperCode = reflect.ValueOf((*Denials)(nil).handler(nil)).Pointer()
+
+// handler is the error handler that tells d of an error, then prev.
+func (d *Denials) handler(prev nats.ErrHandler) nats.ErrHandler {
+	return func(c *nats.Conn, sub *nats.Subscription, err error) {
+		d.observe(err)
+		if prev != nil {
+			prev(c, sub, err)
+		}
+	}
+}
+
+// wrap makes the connection's error handler tell d first, unless it does.
+func (d *Denials) wrap() {
+	prev := d.nc.ErrorHandler()
+	if prev != nil && reflect.ValueOf(prev).Pointer() == wrapperCode {
+		return
+	}
+	d.nc.SetErrorHandler(d.handler(prev))
 }
 
 // observe cancels the guards a violation concerns.
@@ -209,6 +228,7 @@ func (d *Denials) Guard(ctx context.Context, scope *Scope) (context.Context, con
 	gctx, cancel := context.WithCancelCause(ctx)
 	g := &guard{scope: scope, cancel: cancel}
 	d.mu.Lock()
+	d.wrap()
 	if d.refused != nil && d.since == d.nc.Stats().Reconnects {
 		d.mu.Unlock()
 		cancel(d.refused)
