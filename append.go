@@ -273,6 +273,9 @@ func (s *EventStore) publishError(ctx context.Context, events []*Event, err erro
 	if tooLarge(err) {
 		return fmt.Errorf("%w: store %q: %w", ErrEventTooLarge, s.name, err)
 	}
+	if storeFull(err) {
+		return fmt.Errorf("%w: store %q: %w", ErrStoreFull, s.name, err)
+	}
 	return fmt.Errorf("rita: append to store %q: %w", s.name, err)
 }
 

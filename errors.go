@@ -165,6 +165,14 @@ var (
 	// refused. The call fails at once, without waiting for its deadline,
 	// and is never retried. Permissions lists what each role needs.
 	ErrPermissionDenied = jsapi.ErrPermissionDenied
+
+	// ErrStoreFull is returned by Append (and Decide and their variants)
+	// when the server refused to store the events for lack of room: the
+	// store reached a limit of its configuration (MaxMsgs, MaxBytes or
+	// MaxMsgsPerSubject) with Discard set to jetstream.DiscardNew, or the
+	// JetStream storage of the account or of the server is exhausted.
+	// Nothing of the append is stored, a batch included. It is not retried.
+	ErrStoreFull = errors.New("rita: event store full")
 )
 
 // ConflictError is the error of an append refused because an event's Expect

@@ -37,6 +37,13 @@ const (
 	CodeBatchDuplicate         jetstream.ErrorCode = 10201
 	CodeBatchTooManyInflight   jetstream.ErrorCode = 10210
 	CodeBatchPublishInflight   jetstream.ErrorCode = 10211
+
+	// A full stream, account or server.
+	CodeAccountResourcesExceeded jetstream.ErrorCode = 10002 // the account's JetStream limits
+	CodeInsufficientResources    jetstream.ErrorCode = 10023 // the server's JetStream storage
+	CodeMemoryResourcesExceeded  jetstream.ErrorCode = 10028
+	CodeStorageResourcesExceeded jetstream.ErrorCode = 10047
+	CodeStoreFailed              jetstream.ErrorCode = 10077 // the stream refused to store: its description says why
 )
 
 // HasCode reports whether err carries the server's error code.
