@@ -222,6 +222,9 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 	// every Append makes: the retry rules and the duplicate window's limit
 	// are only set up once it has failed.
 	start := time.Now()
+	scope := appendScope(s.name, msgs)
+	ctx, release := s.m.guard(ctx, scope) // a refused publish ends it at once
+	defer release()
 	var retry *jsapi.Retry
 	inProcessTries := 0
 	checkedStream := false
@@ -230,6 +233,7 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 		if err == nil {
 			return seq, outcome(retry, dup && attempt == 1), nil
 		}
+		err = s.denied(ctx, scope, err)
 		if retry == nil {
 			retry = jsapi.NewRetry(ctx, "", func(n int, err error) {
 				s.m.logger.Debug("rita: append: retrying", "store", s.name, "attempt", n, "events", len(events), "error", err)
@@ -311,6 +315,9 @@ func (s *EventStore) publishError(ctx context.Context, events []*Event, err erro
 	}
 	if tooLarge(err) {
 		return fmt.Errorf("%w: store %q: %w", ErrEventTooLarge, s.name, err)
+	}
+	if storeFull(err) {
+		return fmt.Errorf("%w: store %q: %w", ErrStoreFull, s.name, err)
 	}
 	return fmt.Errorf("rita: append to store %q: %w", s.name, err)
 }

@@ -283,7 +283,10 @@
 //
 // Errors of JetStream are wrapped too: a missing store matches
 // jetstream.ErrStreamNotFound, and a call that gave up waiting for the
-// store matches context.DeadlineExceeded.
+// store matches context.DeadlineExceeded. A call the server's permissions
+// refuse fails at once with [ErrPermissionDenied], naming the subject
+// ([Permissions] lists what each role needs), and an append refused for lack
+// of room with [ErrStoreFull]; neither is retried.
 //
 // # Traces and metrics
 //
@@ -339,6 +342,7 @@
 //     wire an exporter
 //   - docs/personal-data.md: encryption of personal data, forgetting and
 //     purging an entity, key rotation, backups
+//   - docs/permissions.md: the NATS permissions of each role, accounts
 //   - docs/snapshots.md: snapshots, when they are used, what they cost
 //   - docs/testing.md: ritatest's servers, clusters and specs; the fault
 //     tests

@@ -79,7 +79,7 @@ func validateDurableName(name string) error {
 func (d *Durable) consumer() *durable.Consumer {
 	s := d.s
 	return &durable.Consumer{
-		JS: s.m.js, Store: s.name, Stream: s.stream, Name: d.name,
+		JS: s.m.js, Store: s.name, Stream: s.stream, Name: d.name, Guard: s.src.Guard,
 		Notify: func(what string, attempt int, err error) {
 			s.m.logger.Debug("rita: read: retrying", "store", s.name, "name", d.name, "waiting for", what, "attempt", attempt, "error", err)
 		},
@@ -216,6 +216,9 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		kind = "react"
 	}
 	ct := s.tel.consumer(s.name, kind, d.name)
+	scope := storeScope(s.name)
+	ctx, release := s.m.guard(ctx, scope) // a refused request ends the start at once
+	defer release()
 	engine, err := durable.Start(ctx, durable.Config[*Event]{
 		JS:          s.m.js,
 		NC:          s.m.nc,
@@ -241,7 +244,7 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s%w", prefix, err)
+		return nil, fmt.Errorf("%s%w", prefix, s.denied(ctx, scope, err))
 	}
 	ct.observeLag(engine.Done(), func(ctx context.Context) (uint64, error) {
 		info, err := d.consumer().Info(ctx)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/synadia-labs/rita/internal/jsapi"
 )
 
 // Errors returned by the event store. Every error the package returns for one
@@ -161,6 +163,25 @@ var (
 	// decoded. An event whose key was forgotten is not an error: it
 	// arrives with Event.Forgotten set.
 	ErrEncryptionKey = errors.New("rita: encryption key unavailable")
+)
+
+// Errors of the server's permissions and limits.
+var (
+	// ErrPermissionDenied is returned by a call that the server refused
+	// for lack of permission: a publish to an event, API or
+	// acknowledgement subject, or the subscription of a reply inbox, that
+	// the connection's user may not make. The error names the subject
+	// refused. The call fails at once, without waiting for its deadline,
+	// and is never retried. Permissions lists what each role needs.
+	ErrPermissionDenied = jsapi.ErrPermissionDenied
+
+	// ErrStoreFull is returned by Append (and Decide and their variants)
+	// when the server refused to store the events for lack of room: the
+	// store reached a limit of its configuration (MaxMsgs, MaxBytes or
+	// MaxMsgsPerSubject) with Discard set to jetstream.DiscardNew, or the
+	// JetStream storage of the account or of the server is exhausted.
+	// Nothing of the append is stored, a batch included. It is not retried.
+	ErrStoreFull = errors.New("rita: event store full")
 )
 
 // ConflictError is the error of an append refused because an event's Expect

@@ -43,6 +43,9 @@ type Manager struct {
 	clock  clock.Clock
 	logger *slog.Logger
 
+	// denials ends calls the server's permissions refuse (denied.go).
+	denials *jsapi.Denials
+
 	// expectRequired refuses appends of entities without an Expect
 	// (WithExpectRequired).
 	expectRequired bool
@@ -57,7 +60,12 @@ type Manager struct {
 // New initializes a new Manager instance with a NATS connection.
 //
 // It fails with ErrInvalidArgument for a nil connection. It makes no
-// request.
+// request. It wraps the connection's asynchronous error handler (once per
+// connection; the handler it had is still called for every error) to learn
+// of the server's permission violations, so that a call the server refuses
+// fails at once with ErrPermissionDenied; a handler set on the connection
+// later replaces the wrapper, and such a call then fails after its first
+// attempt's timeout.
 func New(nc *nats.Conn, opts ...ManagerOption) (*Manager, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("%w: nil NATS connection", ErrInvalidArgument)
@@ -66,7 +74,7 @@ func New(nc *nats.Conn, opts ...ManagerOption) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rita: jetstream: %w", err)
 	}
-	m := &Manager{nc: nc, js: js, id: id.NUID, clock: clock.Time}
+	m := &Manager{nc: nc, js: js, id: id.NUID, clock: clock.Time, denials: jsapi.WatchDenials(nc)}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: nil ManagerOption", ErrInvalidOption)
@@ -243,11 +251,17 @@ func (m *Manager) deleteStream(ctx context.Context, store, stream, what string) 
 // and writes (jsapi.Do): one that goes unanswered while a cluster elects a
 // leader or a server restarts is sent again, until ctx ends (or the
 // policy's budget runs out); the retries are logged at debug level.
+// A request the server's permissions refuse fails at once with
+// ErrPermissionDenied.
 func (m *Manager) do(ctx context.Context, store, what string, req func(context.Context) error) error {
-	return jsapi.Do(ctx, what, func(attempt int, err error) {
+	scope := storeScope(store)
+	ctx, release := m.guard(ctx, scope)
+	defer release()
+	err := jsapi.Do(ctx, what, func(attempt int, err error) {
 		m.logger.Debug("rita: manager: retrying", "store", store, "waiting for", what, "attempt", attempt, "error", err)
 		telemetry.NewAttrs(telemetry.KeyStore.String(store), telemetry.KeyOperation.String("manager")).Add(ctx, m.tel.M.Retries, 1)
 	}, req)
+	return jsapi.Cause(ctx, m.nc, scope, err)
 }
 
 // EventStores returns an iterator over the event stores on the connection,
@@ -268,6 +282,9 @@ func (m *Manager) EventStores(ctx context.Context) iter.Seq2[*EventStoreInfo, er
 			yield(nil, err)
 			return
 		}
+		scope := accountScope()
+		ctx, release := m.guard(ctx, scope)
+		defer release()
 		list := m.js.ListStreams(ctx, jetstream.WithStreamListSubject(wire.SubjectPrefix+">"))
 		for si := range list.Info() {
 			info, ok := storeInfo(si)
@@ -276,7 +293,7 @@ func (m *Manager) EventStores(ctx context.Context) iter.Seq2[*EventStoreInfo, er
 			}
 		}
 		if err := list.Err(); err != nil {
-			yield(nil, fmt.Errorf("rita: list event stores: %w", err))
+			yield(nil, fmt.Errorf("rita: list event stores: %w", jsapi.Cause(ctx, m.nc, scope, err)))
 		}
 	}
 }

@@ -453,7 +453,7 @@ func TestErrorMessages(t *testing.T) {
 	all := slices.Collect(maps.Keys(tests))
 	all = append(all, rita.ErrDuplicateEvent, rita.ErrTooManyEvents, rita.ErrEventNil, rita.ErrEventTypeInvalid,
 		rita.ErrEventMetaInvalid, rita.ErrEventDataInvalid, rita.ErrEventDecode, rita.ErrEventStoreNameInvalid,
-		rita.ErrFilterInvalid, rita.ErrInvalidOption, rita.ErrInvalidArgument)
+		rita.ErrFilterInvalid, rita.ErrInvalidOption, rita.ErrInvalidArgument, rita.ErrPermissionDenied, rita.ErrStoreFull)
 	for i, a := range all {
 		for j, b := range all {
 			if i != j && errors.Is(a, b) {

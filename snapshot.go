@@ -499,6 +499,9 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 	if err != nil {
 		return err
 	}
+	scope := storeScope(s.name)
+	ctx, release := s.m.guard(ctx, scope) // a refused request ends it at once
+	defer release()
 	var key string
 	if s.ring != nil {
 		// An entity with a data key has personal events: its state is
@@ -540,6 +543,7 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 	if jsapi.HasCode(err, jsapi.CodeWrongLastSequence) {
 		return nil
 	}
+	err = s.denied(ctx, scope, err)
 	if err != nil {
 		return fmt.Errorf("rita: save snapshot of %s in store %q: %w", entity, s.name, err)
 	}

@@ -43,6 +43,18 @@ type EventStoreConfig struct {
 	// same ID again (de-duplication). 0 means JetStream's default, two
 	// minutes.
 	Duplicates time.Duration
+
+	// MaxMsgsPerSubject limits the events kept per subject, that is per
+	// entity and event type ($ES.<name>.<type>.<id>.<event-type>); 0
+	// means no limit.
+	MaxMsgsPerSubject int64
+
+	// Discard says what a store at one of its limits (MaxMsgs, MaxBytes,
+	// MaxMsgsPerSubject) does with a new event: jetstream.DiscardOld (the
+	// zero value) removes the oldest events to make room;
+	// jetstream.DiscardNew refuses the append with ErrStoreFull, for a
+	// subject at MaxMsgsPerSubject too. MaxAge always removes old events.
+	Discard jetstream.DiscardPolicy
 }
 
 // streamConfig maps c to the stream of the store: ES_<name> on $ES.<name>.>,
@@ -58,20 +70,24 @@ func (c *EventStoreConfig) streamConfig() (jetstream.StreamConfig, error) {
 		return jetstream.StreamConfig{}, fmt.Errorf("%w: negative Replicas %d", ErrInvalidArgument, c.Replicas)
 	}
 	return jetstream.StreamConfig{
-		Name:               wire.StreamName(c.Name),
-		Description:        c.Description,
-		Metadata:           c.Metadata,
-		Subjects:           []string{wire.StoreSubjects(c.Name)},
-		Replicas:           c.Replicas,
-		Storage:            c.Storage,
-		Placement:          c.Placement,
-		RePublish:          c.RePublish,
-		MaxMsgs:            noLimitIfZero(c.MaxMsgs),
-		MaxAge:             c.MaxAge,
-		MaxBytes:           noLimitIfZero(c.MaxBytes),
-		Duplicates:         c.Duplicates,
-		AllowAtomicPublish: true,
-		AllowDirect:        true,
+		Name:              wire.StreamName(c.Name),
+		Description:       c.Description,
+		Metadata:          c.Metadata,
+		Subjects:          []string{wire.StoreSubjects(c.Name)},
+		Replicas:          c.Replicas,
+		Storage:           c.Storage,
+		Placement:         c.Placement,
+		RePublish:         c.RePublish,
+		MaxMsgs:           noLimitIfZero(c.MaxMsgs),
+		MaxAge:            c.MaxAge,
+		MaxBytes:          noLimitIfZero(c.MaxBytes),
+		Duplicates:        c.Duplicates,
+		MaxMsgsPerSubject: noLimitIfZero(c.MaxMsgsPerSubject),
+		Discard:           c.Discard,
+		// A subject at MaxMsgsPerSubject refuses a new event too.
+		DiscardNewPerSubject: c.Discard == jetstream.DiscardNew && c.MaxMsgsPerSubject > 0,
+		AllowAtomicPublish:   true,
+		AllowDirect:          true,
 	}, nil
 }
 
@@ -96,6 +112,8 @@ func configDiff(have, want EventStoreConfig) []string {
 	differ("MaxAge", have.MaxAge, want.MaxAge)
 	differ("MaxBytes", have.MaxBytes, want.MaxBytes)
 	differ("Duplicates", cmp.Or(have.Duplicates, 2*time.Minute), cmp.Or(want.Duplicates, 2*time.Minute))
+	differ("MaxMsgsPerSubject", have.MaxMsgsPerSubject, want.MaxMsgsPerSubject)
+	differ("Discard", have.Discard, want.Discard)
 	if len(diffs) == 0 {
 		// Something rita does not configure differs (the stream was changed
 		// by hand).
@@ -176,7 +194,11 @@ type EventStore struct {
 
 func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStore {
 	s := &EventStore{m: m, name: name, stream: stream, tel: newStoreTelemetry(m.tel, name, m.logger)}
+	scope := storeScope(name)
 	s.src = &read.Source{
+		Guard: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return m.guard(ctx, scope)
+		},
 		NC:     m.nc,
 		JS:     m.js,
 		Stream: wire.StreamName(name),
@@ -267,6 +289,9 @@ func storeInfo(si *jetstream.StreamInfo) (*EventStoreInfo, bool) {
 			MaxAge:      c.MaxAge,
 			MaxBytes:    zeroIfNoLimit(c.MaxBytes),
 			Duplicates:  c.Duplicates,
+
+			MaxMsgsPerSubject: zeroIfNoLimit(c.MaxMsgsPerSubject),
+			Discard:           c.Discard,
 		},
 		Created:       si.Created,
 		Events:        si.State.Msgs,

@@ -308,6 +308,7 @@ func errorType(err error) string {
 func sentinels() []error {
 	return []error{
 		ErrSequenceConflict, ErrDuplicateEvent, ErrEventTooLarge, ErrExpectRequired,
+		ErrPermissionDenied, ErrStoreFull, ErrEncryptionKey,
 		ErrEventDecode, ErrUnprocessable, ErrProjectionHalted, ErrServerUnsupported,
 		ErrEventNil, ErrNoEvents, ErrTooManyEvents, ErrEventDataRequired, ErrEventDataInvalid,
 		ErrEventEntityRequired, ErrEventEntityInvalid, ErrEventTypeRequired, ErrEventTypeInvalid,

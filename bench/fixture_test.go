@@ -286,7 +286,8 @@ func (f *fixture) fill(ctx context.Context) error {
 			},
 			Data: data,
 		}
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+		// A busy machine can take longer than the default 200 ms to make room.
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second)); err != nil {
 			return fmt.Errorf("event %d: %w", j, err)
 		}
 	}

@@ -28,6 +28,11 @@ type Consumer struct {
 	// Notify, if set, is told of each failure a request is tried again
 	// after.
 	Notify func(what string, attempt int, err error)
+
+	// Guard, if set, derives from a request's context one that a
+	// permission violation ends at once (jsapi.Denials.Guard), and the
+	// function that releases it.
+	Guard func(context.Context) (context.Context, context.CancelFunc)
 }
 
 // ErrActive is returned by Rebuild and Delete while a process runs the
@@ -40,7 +45,29 @@ func (c *Consumer) do(ctx context.Context, what string, req func(context.Context
 	if c.Notify != nil {
 		notify = func(n int, err error) { c.Notify(what, n, err) }
 	}
-	return jsapi.Do(ctx, what, notify, req)
+	ctx, release := c.guard(ctx)
+	defer release()
+	return denied(ctx, jsapi.Do(ctx, what, notify, req))
+}
+
+// guard guards ctx with Guard, if set.
+func (c *Consumer) guard(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.Guard == nil {
+		return ctx, func() {}
+	}
+	return c.Guard(ctx)
+}
+
+// denied returns the permission violation that ended ctx, if one did and
+// err is not nil; otherwise err.
+func denied(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if d := jsapi.DeniedBy(ctx); d != nil {
+		return d
+	}
+	return err
 }
 
 // Info returns the consumer's info; a consumer that was never made fails
@@ -140,6 +167,12 @@ func (c *Consumer) inactive(ctx context.Context) (*jetstream.ConsumerInfo, error
 // Rebuild starts the consumer again after sequence after and removes its
 // parked events.
 func (c *Consumer) Rebuild(ctx context.Context, after uint64) error {
+	ctx, release := c.guard(ctx)
+	defer release()
+	return denied(ctx, c.rebuild(ctx, after))
+}
+
+func (c *Consumer) rebuild(ctx context.Context, after uint64) error {
 	info, err := c.inactive(ctx)
 	if err != nil {
 		return err
@@ -171,6 +204,12 @@ func (c *Consumer) Rebuild(ctx context.Context, after uint64) error {
 
 // Delete removes the consumer, its retry consumer and its parked events.
 func (c *Consumer) Delete(ctx context.Context) error {
+	ctx, release := c.guard(ctx)
+	defer release()
+	return denied(ctx, c.delete(ctx))
+}
+
+func (c *Consumer) delete(ctx context.Context) error {
 	if _, err := c.inactive(ctx); err != nil {
 		return err
 	}
@@ -234,9 +273,11 @@ func (c *Consumer) RequestRetry(ctx context.Context, entry *Entry) error {
 
 // Remove deletes entry from the parked events.
 func (c *Consumer) Remove(ctx context.Context, entry *Entry) error {
+	ctx, release := c.guard(ctx)
+	defer release()
 	p, err := c.parked(ctx)
 	if err != nil || p == nil {
 		return err
 	}
-	return p.remove(ctx, entry.raw.Sequence)
+	return denied(ctx, p.remove(ctx, entry.raw.Sequence))
 }

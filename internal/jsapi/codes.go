@@ -37,6 +37,13 @@ const (
 	CodeBatchDuplicate         jetstream.ErrorCode = 10201
 	CodeBatchTooManyInflight   jetstream.ErrorCode = 10210
 	CodeBatchPublishInflight   jetstream.ErrorCode = 10211
+
+	// A full stream, account or server.
+	CodeAccountResourcesExceeded jetstream.ErrorCode = 10002 // the account's JetStream limits
+	CodeInsufficientResources    jetstream.ErrorCode = 10023 // the server's JetStream storage
+	CodeMemoryResourcesExceeded  jetstream.ErrorCode = 10028
+	CodeStorageResourcesExceeded jetstream.ErrorCode = 10047
+	CodeStoreFailed              jetstream.ErrorCode = 10077 // the stream refused to store: its description says why
 )
 
 // HasCode reports whether err carries the server's error code.
@@ -49,8 +56,12 @@ func HasCode(err error, code jetstream.ErrorCode) bool {
 // request is worth sending again: nobody answered (no responders, a 503
 // status), nobody answered in time, the connection is between servers, or
 // the server asked to try again (no leader, a cluster not available, a
-// batch or duplicate check still in process).
+// batch or duplicate check still in process). A permission violation is
+// never transient, even when it is wrapped with a timeout.
 func Transient(err error) bool {
+	if errors.Is(err, ErrPermissionDenied) {
+		return false
+	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
@@ -76,10 +87,10 @@ func NoResponders(err error) bool {
 }
 
 // Final reports whether a failure to reach a stream will not go away by
-// trying again: the stream is gone, the connection is closed, or the server
-// refused the request as malformed.
+// trying again: the stream is gone, the connection is closed, the server
+// refused the request as malformed, or its permissions refused it.
 func Final(err error) bool {
-	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrConnectionClosed) {
+	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, ErrPermissionDenied) {
 		return true
 	}
 	var apiErr *jetstream.APIError

@@ -2,6 +2,7 @@ package jsapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -156,6 +157,12 @@ func (r *Retry) failed(ctx context.Context, err error, retryable bool) error {
 	}
 	r.attempts++
 	r.total++
+	if d := DeniedBy(ctx); d != nil {
+		return d // a permission violation cancelled the call (Denials)
+	}
+	if errors.Is(err, ErrPermissionDenied) {
+		return err // never retried, even when the caller would
+	}
 	if cerr := ctx.Err(); cerr != nil {
 		return r.ended(cerr, err)
 	}
@@ -199,7 +206,8 @@ func Ended(what string, cause, last error, attempts int) error {
 
 // Do runs one request, attempt after attempt, each within its
 // AttemptTimeout, until it succeeds, fails for good, or the Retry rules give
-// up. req gets the attempt's context.
+// up. req gets the attempt's context. A permission violation ends it at
+// once when ctx is guarded (Denials.Guard).
 func Do(ctx context.Context, what string, notify func(attempt int, err error), req func(context.Context) error) error {
 	r := NewRetry(ctx, what, notify)
 	for {

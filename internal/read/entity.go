@@ -55,6 +55,12 @@ type Known struct {
 // one entity) after after and up to stop (0: no stop) that was stored when
 // it began.
 func Entity(ctx context.Context, src *Source, filter string, after, stop uint64, known Known, fn func(*Msg) error) error {
+	ctx, release := src.guard(ctx)
+	defer release()
+	return denied(ctx, entity(ctx, src, filter, after, stop, known, fn))
+}
+
+func entity(ctx context.Context, src *Source, filter string, after, stop uint64, known Known, fn func(*Msg) error) error {
 	d := &direct{src: src, filter: filter, after: after, stop: stop, last: after, fn: fn}
 	err := d.read(ctx, known)
 	switch {

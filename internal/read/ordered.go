@@ -160,9 +160,14 @@ func (r *Ordered) create(ctx context.Context) error {
 		cfg.OptStartSeq = r.last + 1
 		cfg.OptStartTime = nil
 	}
-	actx, cancel := context.WithTimeout(ctx, jsapi.AttemptTimeout(r.retry.Attempt()))
+	gctx, release := r.src.guard(ctx)
+	defer release()
+	actx, cancel := context.WithTimeout(gctx, jsapi.AttemptTimeout(r.retry.Attempt()))
 	defer cancel()
 	cons, err := r.src.JS.CreateOrUpdateConsumer(actx, r.src.Stream, cfg)
+	if err := denied(gctx, err); errors.Is(err, jsapi.ErrPermissionDenied) {
+		return fmt.Errorf("create consumer: %w", err)
+	}
 	if err != nil {
 		if jsapi.Transient(err) {
 			r.forget(cfg.Name) // it may have been made all the same

@@ -19,6 +19,12 @@ import (
 // does (Bound). Either way it always ends, also while events keep being
 // appended.
 func Read(ctx context.Context, src *Source, spec *Spec, fn func(*Msg) error) error {
+	ctx, release := src.guard(ctx)
+	defer release()
+	return denied(ctx, read(ctx, src, spec, fn))
+}
+
+func read(ctx context.Context, src *Source, spec *Spec, fn func(*Msg) error) error {
 	var target uint64
 	if src.Replicated {
 		var err error

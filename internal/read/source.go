@@ -32,6 +32,31 @@ type Source struct {
 	// Notify, if set, is told of each failure a read tries again after,
 	// with what it was waiting for.
 	Notify func(what string, attempt int, err error)
+
+	// Guard, if set, derives from a read's context one that a permission
+	// violation of the store ends at once (jsapi.Denials.Guard), and the
+	// function that releases it.
+	Guard func(context.Context) (context.Context, context.CancelFunc)
+}
+
+// guard guards ctx with Guard, if set.
+func (src *Source) guard(ctx context.Context) (context.Context, context.CancelFunc) {
+	if src.Guard == nil {
+		return ctx, func() {}
+	}
+	return src.Guard(ctx)
+}
+
+// denied returns the permission violation that ended ctx, if one did and
+// err is not nil; otherwise err.
+func denied(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if d := jsapi.DeniedBy(ctx); d != nil {
+		return d
+	}
+	return err
 }
 
 // notifier returns the retry notification for what.
@@ -45,7 +70,9 @@ func (src *Source) notifier(what string) func(int, error) {
 // Do runs one request under jsapi's retry rules, telling Notify of each
 // retry.
 func (src *Source) Do(ctx context.Context, what string, req func(context.Context) error) error {
-	return jsapi.Do(ctx, what, src.notifier(what), req)
+	ctx, release := src.guard(ctx)
+	defer release()
+	return denied(ctx, jsapi.Do(ctx, what, src.notifier(what), req))
 }
 
 // Spec says which stored messages a read delivers.
