@@ -116,7 +116,7 @@ func (s *EventStore) append(ctx context.Context, events []*Event) (uint64, appen
 			ErrServerUnsupported, minBatchServer, s.m.nc.ConnectedServerVersion())
 	}
 	if s.ring != nil {
-		if err := s.seal(ctx, events, msgs); err != nil {
+		if err := s.guarded(ctx, func(ctx context.Context) error { return s.seal(ctx, events, msgs) }); err != nil {
 			return 0, out, err
 		}
 	}

@@ -27,9 +27,9 @@ import (
 // and the account-wide API subjects a Manager asks.
 func storeScope(store string) *jsapi.Scope {
 	scope := accountScope()
-	bucket := wire.SnapshotBucket(store)
-	scope.Streams = []string{wire.StreamName(store), wire.ParkedStream(store), "KV_" + bucket}
-	scope.Prefixes = []string{strings.TrimSuffix(wire.ParkedSubjects(store), ">"), "$KV." + bucket + "."}
+	bucket, keys := wire.SnapshotBucket(store), wire.KeyBucket(store)
+	scope.Streams = []string{wire.StreamName(store), wire.ParkedStream(store), "KV_" + bucket, wire.KeyStream(keys)}
+	scope.Prefixes = []string{strings.TrimSuffix(wire.ParkedSubjects(store), ">"), "$KV." + bucket + ".", "$KV." + keys + "."}
 	return scope
 }
 

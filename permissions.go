@@ -33,7 +33,8 @@ const (
 	// RoleAdmin administers the store: what a reader does, and
 	// CreateEventStore, UpdateEventStore, DeleteEventStore,
 	// Manager.EventStores (which lists every stream of the account),
-	// Durable.Rebuild and Durable.Delete.
+	// Durable.Rebuild, Durable.Delete, and EventStore.Forget and
+	// PurgeEntity.
 	RoleAdmin Role = "admin"
 )
 
@@ -67,6 +68,7 @@ func Permissions(store string, roles ...Role) (*NATSPermissions, error) {
 		stream  = wire.StreamName(store)
 		parked  = wire.ParkedStream(store)
 		kv      = "KV_" + wire.SnapshotBucket(store)
+		keys    = wire.KeyStream(wire.KeyBucket(store))
 		api     = "$JS.API."
 		publish []string
 	)
@@ -83,13 +85,19 @@ func Permissions(store string, roles ...Role) (*NATSPermissions, error) {
 		api + "STREAM.CREATE." + kv,
 		api + "DIRECT.GET." + kv + ".>",
 		"$KV." + wire.SnapshotBucket(store) + ".>",
+		// The data keys of personal data (WithEncryption), read to decrypt.
+		api + "STREAM.INFO." + keys,
+		api + "DIRECT.GET." + keys + ".>",
 	}
 	for _, role := range roles {
 		publish = append(publish, reader...)
 		switch role {
 		case RoleReader:
 		case RoleWriter:
-			publish = append(publish, wire.StoreSubjects(store))
+			publish = append(publish, wire.StoreSubjects(store),
+				api+"STREAM.CREATE."+keys, // an entity's first personal event makes its key
+				"$KV."+wire.KeyBucket(store)+".>",
+			)
 		case RoleConsumer:
 			publish = append(publish,
 				api+"CONSUMER.INFO."+stream+".>",
@@ -121,6 +129,12 @@ func Permissions(store string, roles ...Role) (*NATSPermissions, error) {
 				api+"STREAM.INFO."+parked,
 				api+"STREAM.PURGE."+parked,
 				api+"CONSUMER.DELETE."+parked+".>",
+				// Forget and PurgeEntity, and deleting the key bucket.
+				api+"STREAM.DELETE."+keys,
+				api+"STREAM.PURGE."+keys,
+				api+"STREAM.PURGE."+kv,
+				api+"STREAM.PURGE."+stream,
+				"$KV."+wire.KeyBucket(store)+".>",
 			)
 		default:
 			return nil, fmt.Errorf("%w: unknown role %q (one of %v)", ErrInvalidArgument, role, Roles())

@@ -133,11 +133,25 @@ func (s *EventStore) Forget(ctx context.Context, entity string) error {
 	if s.ring == nil {
 		return fmt.Errorf("%w: Forget needs a Manager made WithEncryption", ErrInvalidOption)
 	}
-	if err := s.ring.Forget(ctx, entity); err != nil {
-		return fmt.Errorf("rita: forget %s in store %q: %w", entity, s.name, err)
-	}
-	if err := s.purgeSnapshots(ctx, entity); err != nil {
-		return fmt.Errorf("rita: forget %s in store %q: its snapshots: %w", entity, s.name, err)
+	return s.guarded(ctx, func(ctx context.Context) error {
+		if err := s.ring.Forget(ctx, entity); err != nil {
+			return fmt.Errorf("rita: forget %s in store %q: %w", entity, s.name, err)
+		}
+		if err := s.purgeSnapshots(ctx, entity); err != nil {
+			return fmt.Errorf("rita: forget %s in store %q: its snapshots: %w", entity, s.name, err)
+		}
+		return nil
+	})
+}
+
+// guarded runs f so that a request the server's permissions refuse ends it
+// at once, with an error matching ErrPermissionDenied.
+func (s *EventStore) guarded(ctx context.Context, f func(context.Context) error) error {
+	scope := storeScope(s.name)
+	ctx, release := s.m.guard(ctx, scope)
+	defer release()
+	if err := f(ctx); err != nil {
+		return s.denied(ctx, scope, err)
 	}
 	return nil
 }
@@ -169,21 +183,23 @@ func (s *EventStore) PurgeEntity(ctx context.Context, entity string) error {
 	if err := validateEntity(entity); err != nil {
 		return err
 	}
-	if s.ring != nil {
-		if err := s.ring.Forget(ctx, entity); err != nil {
-			return fmt.Errorf("rita: purge %s in store %q: its key: %w", entity, s.name, err)
+	return s.guarded(ctx, func(ctx context.Context) error {
+		if s.ring != nil {
+			if err := s.ring.Forget(ctx, entity); err != nil {
+				return fmt.Errorf("rita: purge %s in store %q: its key: %w", entity, s.name, err)
+			}
 		}
-	}
-	err := s.src.Do(ctx, "the entity's events to be purged", func(ctx context.Context) error {
-		return s.stream.Purge(ctx, jetstream.WithPurgeSubject(wire.EntityPattern(s.name, entity)))
+		err := s.src.Do(ctx, "the entity's events to be purged", func(ctx context.Context) error {
+			return s.stream.Purge(ctx, jetstream.WithPurgeSubject(wire.EntityPattern(s.name, entity)))
+		})
+		if err != nil {
+			return fmt.Errorf("rita: purge %s in store %q: %w", entity, s.name, err)
+		}
+		if err := s.purgeSnapshots(ctx, entity); err != nil {
+			return fmt.Errorf("rita: purge %s in store %q: its snapshots: %w", entity, s.name, err)
+		}
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("rita: purge %s in store %q: %w", entity, s.name, err)
-	}
-	if err := s.purgeSnapshots(ctx, entity); err != nil {
-		return fmt.Errorf("rita: purge %s in store %q: its snapshots: %w", entity, s.name, err)
-	}
-	return nil
 }
 
 // purgeSnapshots removes every snapshot of entity, of every model.

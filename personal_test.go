@@ -487,3 +487,44 @@ func TestExportEncrypted(t *testing.T) {
 		t.Fatalf("the copy without its keys reads: forgotten %v, %v %q", got[0].Forgotten(), got[1].Forgotten(), dataOf(got[1]))
 	}
 }
+
+// TestPersonalDataPermissions checks that the roles' documented permissions
+// cover personal data: a writer makes keys and appends encrypted events, a
+// reader and a durable consumer decrypt them, an administrator forgets and
+// purges entities and deletes the store with its key bucket; a reader
+// cannot forget.
+func TestPersonalDataPermissions(t *testing.T) {
+	url := roleServer(t) // users of store "a": reader, writer, consumer, admin
+	ctx := testCtx(t)
+	enc := encryption(t, time.Minute)
+	admin := connectWith(t, url, "admin", enc)
+	_, err := admin.CreateEventStore(ctx, rita.EventStoreConfig{Name: "a"})
+	requireNoError(t, err)
+
+	ws := mustGet(t, connectWith(t, url, "writer", enc), "a")
+	appendEach(t, ws, registered("customer.1"), ordered("customer.1"), registered("customer.2"))
+
+	rs := mustGet(t, connectWith(t, url, "reader", enc), "a")
+	if got := collect(t, rs); len(got) != 3 || !strings.Contains(dataOf(got[0]), email) {
+		t.Fatalf("reader: %d events, first %q", len(got), dataOf(got[0]))
+	}
+	requireErrorIs(t, rs.Forget(ctx, "customer.1"), rita.ErrPermissionDenied)
+
+	cs := mustGet(t, connectWith(t, url, "consumer", enc), "a")
+	seen := make(chan string, 3)
+	sub, err := cs.Durable("mailer").React(ctx, func(_ context.Context, ev *rita.Event) error {
+		seen <- dataOf(ev)
+		return nil
+	})
+	requireNoError(t, err)
+	t.Cleanup(func() { _ = sub.Stop(context.Background()) })
+	if d := <-seen; !strings.Contains(d, email) && d != `{"item":"tea"}` {
+		t.Fatalf("consumer read %q", d)
+	}
+
+	as := mustGet(t, admin, "a")
+	requireNoError(t, as.Forget(ctx, "customer.1"))
+	requireNoError(t, as.PurgeEntity(ctx, "customer.2"))
+	requireNoError(t, sub.Stop(ctx))
+	requireNoError(t, admin.DeleteEventStore(ctx, "a"))
+}

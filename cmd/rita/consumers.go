@@ -25,6 +25,7 @@ type args struct {
 	proto                                 string
 	protoTypes                            []string
 	file                                  string
+	roles                                 []string
 }
 
 func (a *cli) consumerCommands() {

@@ -102,6 +102,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli {
 	a.consumerCommands()
 	a.snapshotCommands()
 	a.transferCommands()
+	a.permissionCommands()
 	a.completionCommand()
 	return a
 }
