@@ -144,19 +144,17 @@ func (s *EventStore) Import(ctx context.Context, r io.Reader) (ImportResult, err
 		next, stop = iter.Pull2(s.RawEvents(ctx, WithStopSequence(info.LastSequence)))
 		defer stop()
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
+	// Lines are read and parsed on a goroutine of their own, ahead of the
+	// publishing, so that the two overlap.
+	lines, stopReading := readImportLines(ctx, r)
+	defer stopReading()
 	var n uint64
-	for sc.Scan() {
-		n++
-		b := sc.Bytes()
-		if len(bytes.TrimSpace(b)) == 0 {
-			continue
+	for l := range lines {
+		n = l.n
+		if l.err != nil {
+			return im.end(&res, fmt.Errorf("rita: import into store %q: line %d: %w", s.name, n, l.err))
 		}
-		e, err := parseImportLine(b)
-		if err != nil {
-			return im.end(&res, fmt.Errorf("rita: import into store %q: line %d: %w", s.name, n, err))
-		}
+		e := l.e
 		res.Lines++
 		if next != nil {
 			stored, err, ok := next()
@@ -177,13 +175,6 @@ func (s *EventStore) Import(ctx context.Context, r io.Reader) (ImportResult, err
 			return im.end(&res, err)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		err = fmt.Errorf("rita: import into store %q: line %d: %w", s.name, n+1, err)
-		if errors.Is(err, bufio.ErrTooLong) {
-			err = fmt.Errorf("%w: %w", ErrEventDecode, err)
-		}
-		return im.end(&res, err)
-	}
 	if next != nil {
 		if stored, err, ok := next(); err != nil {
 			return im.end(&res, fmt.Errorf("rita: import into store %q: %w", s.name, err))
@@ -193,6 +184,62 @@ func (s *EventStore) Import(ctx context.Context, r io.Reader) (ImportResult, err
 		}
 	}
 	return im.end(&res, nil)
+}
+
+// importLine is a line of an import, read and parsed: its event, or why it
+// cannot be stored. n counts lines from 1.
+type importLine struct {
+	n   uint64
+	e   *jsonl.Event
+	err error
+}
+
+// importAhead is how many parsed lines wait for the publisher.
+const importAhead = 256
+
+// readImportLines reads and parses the lines of r on a goroutine of its
+// own, skipping blank ones, and sends them in order; a line that fails is
+// the last sent. stop ends the reading early and waits for the goroutine.
+func readImportLines(ctx context.Context, r io.Reader) (lines <-chan importLine, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan importLine, importAhead)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		send := func(l importLine) bool {
+			select {
+			case out <- l:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
+		var n uint64
+		for sc.Scan() {
+			n++
+			b := sc.Bytes()
+			if len(bytes.TrimSpace(b)) == 0 {
+				continue
+			}
+			e, err := parseImportLine(b) // copies what it keeps of b
+			if !send(importLine{n: n, e: e, err: err}) || err != nil {
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				err = fmt.Errorf("%w: %w", ErrEventDecode, err)
+			}
+			send(importLine{n: n + 1, err: err})
+		}
+	}()
+	return out, func() {
+		cancel()
+		<-done
+	}
 }
 
 // parseImportLine reads one line and checks its event as Append would.
