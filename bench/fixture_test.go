@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -37,9 +36,9 @@ const (
 // when the workload changes, so stores kept in RITA_BENCH_DIR are rebuilt.
 const fixtureVersion = "4"
 
-// suite is the one embedded server of a benchmark process and its clients.
+// suite is the one embedded server of a benchmark process (see
+// startServer) and its clients.
 type suite struct {
-	srv *server.Server
 	url string
 	nc  *nats.Conn
 	js  jetstream.JetStream
@@ -78,27 +77,15 @@ func run(m *testing.M) (int, error) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
 	}
-	srv, err := server.NewServer(&server.Options{
-		ServerName: "rita-bench",
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
-		NoLog:      true,
-		NoSigs:     true,
-		JetStream:  true,
-		StoreDir:   dir,
-	})
+	if os.Getenv(envServe) != "" {
+		return 0, serve(dir)
+	}
+	url, stop, err := startServer(dir)
 	if err != nil {
 		return 0, err
 	}
-	srv.Start()
-	defer func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	}()
-	if !srv.ReadyForConnections(time.Minute) {
-		return 0, errors.New("server not ready")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
+	defer stop()
+	nc, err := nats.Connect(url)
 	if err != nil {
 		return 0, err
 	}
@@ -107,7 +94,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	the = &suite{srv: srv, url: srv.ClientURL(), nc: nc, js: js, dir: dir, fixtures: map[string]*fixtureOnce{}}
+	the = &suite{url: url, nc: nc, js: js, dir: dir, fixtures: map[string]*fixtureOnce{}}
 	return m.Run(), nil
 }
 
