@@ -79,7 +79,7 @@ func validateDurableName(name string) error {
 func (d *Durable) consumer() *durable.Consumer {
 	s := d.s
 	return &durable.Consumer{
-		JS: s.m.js, Store: s.name, Stream: s.stream, Name: d.name,
+		JS: s.m.js, NC: s.m.nc, Store: s.name, Stream: s.stream, Name: d.name,
 		Notify: func(what string, attempt int, err error) {
 			s.m.logger.Debug("rita: read: retrying", "store", s.name, "name", d.name, "waiting for", what, "attempt", attempt, "error", err)
 		},
@@ -216,7 +216,7 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		kind = "react"
 	}
 	ct := s.tel.consumer(s.name, kind, d.name)
-	engine, err := durable.Start(ctx, durable.Config[*Event]{
+	ecfg := durable.Config[*Event]{
 		JS:          s.m.js,
 		NC:          s.m.nc,
 		Store:       s.name,
@@ -239,18 +239,32 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		Report: func(err error, e *Event, msg jetstream.Msg) {
 			errHandler(fmt.Errorf("%s%w", prefix, err), e, msg)
 		},
-	})
+	}
+	var run runner
+	if cfg.partitions > 0 {
+		run, err = d.startPartitioned(ctx, ecfg, spec, cfg)
+	} else if err = d.consumer().CheckNotPartitioned(ctx); err == nil {
+		run, err = durable.Start(ctx, ecfg)
+	}
+	if errors.Is(err, durable.ErrMismatch) {
+		return nil, fmt.Errorf("%s%w: %w", prefix, ErrInvalidOption, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s%w", prefix, err)
 	}
-	ct.observeLag(engine.Done(), func(ctx context.Context) (uint64, error) {
-		info, err := d.consumer().Info(ctx)
-		if err != nil {
-			return 0, err
-		}
-		return info.NumPending + uint64(max(info.NumAckPending, 0)), nil
+	ct.observeLag(run.Done(), func(ctx context.Context) (uint64, error) {
+		p, err := d.Progress(ctx)
+		return p.Lag(), err
 	})
-	return &Subscription{run: engine, prefix: prefix}, nil
+	return &Subscription{run: run, prefix: prefix}, nil
+}
+
+// runner is a running durable consumer: an engine, or a member of a
+// partitioned consumer's group.
+type runner interface {
+	Stop(context.Context) error
+	Done() <-chan struct{}
+	Err() error
 }
 
 // Progress is how far a durable consumer has come, as the server sees it:
@@ -283,6 +297,31 @@ type Progress struct {
 	// consumer). One that stopped without Stop counts as running until its
 	// ack wait has passed.
 	Active bool
+
+	// Partitions holds, for a partitioned consumer (WithPartitions), the
+	// progress of each partition, partition k at k; nil otherwise. The
+	// fields above add them up (Pending also counts the events not yet
+	// copied to the partitions).
+	Partitions []PartitionProgress
+}
+
+// PartitionProgress is how far one partition of a partitioned consumer has
+// come, as the server sees it.
+type PartitionProgress struct {
+	// Partition is the partition's number, from 0.
+	Partition int
+
+	// Pending counts the partition's events not yet delivered.
+	Pending uint64
+
+	// InFlight counts its events delivered and not yet done.
+	InFlight int
+
+	// Delivered is the sequence of the last event delivered.
+	Delivered uint64
+
+	// Active reports whether a process runs the partition.
+	Active bool
 }
 
 // CaughtUp reports whether every event stored when the progress was read
@@ -301,6 +340,12 @@ func (d *Durable) Progress(ctx context.Context) (Progress, error) {
 	}
 	c := d.consumer()
 	info, err := c.Info(ctx)
+	if set, perr := d.consumer().PartitionsIfMissing(ctx, err); perr != nil || set != nil {
+		if perr != nil {
+			return Progress{}, d.fail("progress of", perr)
+		}
+		return d.partitionProgress(ctx, set)
+	}
 	if err != nil {
 		return Progress{}, d.fail("progress of", err)
 	}
@@ -336,6 +381,12 @@ func (d *Durable) WaitCaughtUp(ctx context.Context) error {
 	}
 	c := d.consumer()
 	info, err := c.Info(ctx)
+	if set, perr := d.consumer().PartitionsIfMissing(ctx, err); perr != nil || set != nil {
+		if perr != nil {
+			return d.fail("wait for", perr)
+		}
+		return d.waitPartitions(ctx, set)
+	}
 	if err != nil {
 		return d.fail("wait for", err)
 	}
@@ -528,11 +579,7 @@ func (d *Durable) DeleteParked(ctx context.Context, seq uint64) error {
 // or projection (Project). It is safe for concurrent use by multiple
 // goroutines.
 type Subscription struct {
-	run interface {
-		Stop(context.Context) error
-		Done() <-chan struct{}
-		Err() error
-	}
+	run    runner
 	prefix string
 	once   sync.Once
 }
