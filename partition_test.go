@@ -304,3 +304,57 @@ func TestPartitionedWatchFilters(t *testing.T) {
 		t.Fatalf("applied %v, want 40 order placed", got)
 	}
 }
+
+// A partitioned reactor leaves no goroutine of rita or the JetStream client
+// behind: stopped, stopped from its error handler, or cut off.
+func TestPartitionedNoGoroutineLeft(t *testing.T) {
+	e := newEnv(t)
+	e.store(t, "orders")
+	a := e.process(t, "a", "orders")
+	b := e.process(t, "b", "orders")
+	c := e.process(t, "c", "orders")
+	j := newJournal()
+	opts := []rita.DurableOption{rita.WithPartitions(4), rita.WithConcurrency(2), rita.WithAckWait(2 * time.Second)}
+	ra, err := a.store.Durable("mailer").React(testCtx(t), j.handler("a"), append(opts, rita.WithErrHandler(quiet))...)
+	requireNoError(t, err)
+	rb, err := b.store.Durable("mailer").React(testCtx(t), j.handler("b"), append(opts, rita.WithErrHandler(quiet))...)
+	requireNoError(t, err)
+	// c stops itself from its error handler, on the first event it parks.
+	var self *rita.Subscription
+	ready := make(chan struct{})
+	stopped := make(chan struct{})
+	var once sync.Once
+	rc, err := c.store.Durable("mailer").React(testCtx(t), func(ctx context.Context, ev *rita.Event) error {
+		return fmt.Errorf("%w: c cannot", rita.ErrUnprocessable)
+	}, append(opts, rita.WithErrHandler(func(error, *rita.Event, jetstream.Msg) {
+		<-ready
+		once.Do(func() {
+			_ = self.Stop(context.Background())
+			close(stopped)
+		})
+	}))...)
+	requireNoError(t, err)
+	self = rc
+	close(ready)
+	last := appendSpread(t, a.store, "placed", entities(40), 200)
+	<-stopped
+	c.nc.Close()
+	b.nc.Close() // b is cut off
+	<-rb.Closed()
+	waitCaughtUp(t, a.store, "mailer")
+	if got := uniq(j.seqs()); len(got)+mustParked(t, a.store, "mailer") < int(last) {
+		t.Fatalf("handled %d and parked the rest of %d?", len(got), last)
+	}
+	stopReactor(t, ra)
+	stopReactor(t, rb)
+	a.nc.Close()
+	requireNoLibraryGoroutines(t)
+}
+
+// mustParked returns how many events name has parked.
+func mustParked(t *testing.T, s *rita.EventStore, name string) int {
+	t.Helper()
+	p, err := s.Durable(name).Parked(testCtx(t))
+	requireNoError(t, err)
+	return len(p)
+}
