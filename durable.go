@@ -19,6 +19,7 @@ import (
 // its place on the server, so that a process that restarts resumes after the
 // last event it handled, and several processes running it share it (one of
 // them is delivered to at a time, and another takes over when it stops).
+// With WithPartitions they share its work instead, by entity.
 //
 // Watch keeps a model up to date with it and React runs a handler for side
 // effects; both return a Subscription. Progress, WaitCaughtUp, Rebuild,
@@ -141,7 +142,8 @@ func (d *Durable) Watch(ctx context.Context, model Evolver, opts ...DurableOptio
 // WithAckWait), so that an event is never handled by two processes at the
 // same time. (A process cut off from the server for longer than WithAckWait,
 // rather than gone, cannot keep its events: they pass to another process
-// while its handlers may still run.)
+// while its handlers may still run.) With WithPartitions the processes
+// share the events instead, each entity's handled by one of them at a time.
 //
 // What handler returns decides what happens to the event:
 //   - nil: it is acknowledged, and never delivered again;
