@@ -358,3 +358,30 @@ func mustParked(t *testing.T, s *rita.EventStore, name string) int {
 	requireNoError(t, err)
 	return len(p)
 }
+
+// Deleting the store deletes the partitions of its partitioned consumers,
+// and ends the subscriptions running them.
+func TestPartitionedStoreDeleted(t *testing.T) {
+	e := newEnv(t)
+	s := e.store(t, "orders")
+	e.store(t, "orders_PARTITIONS_x") // a store whose stream's name looks like a partition stream's
+	appendSpread(t, s, "placed", entities(4), 8)
+	r, err := s.Durable("mailer").React(testCtx(t), func(context.Context, *rita.Event) error { return nil }, rita.WithPartitions(2), rita.WithErrHandler(quiet))
+	requireNoError(t, err)
+	waitCaughtUp(t, s, "mailer")
+	requireNoError(t, e.m.DeleteEventStore(testCtx(t), "orders"))
+	select {
+	case <-r.Closed():
+	case <-time.After(waitFor):
+		t.Fatal("the subscription did not end with its store")
+	}
+	if r.Err() == nil {
+		t.Fatal("Err is nil after the store was deleted")
+	}
+	if _, err := e.js.Stream(testCtx(t), "ES_orders_PARTITIONS_mailer"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("partition stream after DeleteEventStore: %v", err)
+	}
+	if _, err := e.js.Stream(testCtx(t), "ES_orders_PARTITIONS_x"); err != nil {
+		t.Fatalf("the other store's stream: %v", err)
+	}
+}

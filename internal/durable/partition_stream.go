@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -257,4 +258,36 @@ func (c *Consumer) deletePartitions(ctx context.Context, set *PartitionSet) erro
 		return err
 	}
 	return c.deleteParked(ctx)
+}
+
+// DeleteAllPartitions deletes the partition streams of every partitioned
+// consumer of store, with the store.
+func DeleteAllPartitions(ctx context.Context, js jetstream.JetStream, store string) error {
+	prefix := wire.PartitionStream(store, "")
+	names := js.StreamNames(ctx)
+	var found []string
+	for name := range names.Name() {
+		if strings.HasPrefix(name, prefix) {
+			found = append(found, name)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return err
+	}
+	for _, name := range found {
+		st, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if st.CachedInfo().Config.Metadata[wire.MetaStore] != store {
+			continue // the stream of another store whose name begins so
+		}
+		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+	}
+	return nil
 }
