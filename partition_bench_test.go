@@ -18,9 +18,11 @@ import (
 // by 1, 2, 4 and 8 processes (a connection and Manager each) sharing 16
 // partitions, each process handling up to 8 events at once; the events
 // (b.N, over 200 entities) are appended once every process holds its
-// share. Run with a fixed count, e.g. -benchtime=4000x: each op is one
-// event, and events/s is the figure to compare.
+// share; "plain" is one process of a plain reactor, for comparison. Run
+// with a fixed count, e.g. -benchtime=4000x: each op is one event, and
+// events/s is the figure to compare.
 func BenchmarkPartitioned(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchPartitioned(b, 1, 0, 5*time.Millisecond) })
 	for _, procs := range []int{1, 2, 4, 8} {
 		b.Run(fmt.Sprintf("processes=%d", procs), func(b *testing.B) {
 			benchPartitioned(b, procs, 16, 5*time.Millisecond)
