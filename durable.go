@@ -255,8 +255,15 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		return nil, fmt.Errorf("%s%w", prefix, err)
 	}
 	ct.observeLag(run.Done(), func(ctx context.Context) (uint64, error) {
-		p, err := d.Progress(ctx)
-		return p.Lag(), err
+		if cfg.partitions > 0 {
+			p, err := d.Progress(ctx)
+			return p.Lag(), err
+		}
+		info, err := d.consumer().Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return info.NumPending + uint64(max(info.NumAckPending, 0)), nil
 	})
 	return &Subscription{run: run, prefix: prefix}, nil
 }
