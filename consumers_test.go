@@ -3,6 +3,7 @@ package rita_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,7 +49,7 @@ func TestDurables(t *testing.T) {
 	for _, p := range list {
 		want, err := s.Durable(p.Name).Progress(testCtx(t))
 		requireNoError(t, err)
-		if p != want {
+		if !reflect.DeepEqual(p, want) {
 			t.Errorf("Durables has %+v, Progress says %+v", p, want)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 // its place on the server, so that a process that restarts resumes after the
 // last event it handled, and several processes running it share it (one of
 // them is delivered to at a time, and another takes over when it stops).
+// With WithPartitions they share its work instead, by entity.
 //
 // Watch keeps a model up to date with it and React runs a handler for side
 // effects; both return a Subscription. Progress, WaitCaughtUp, Rebuild,
@@ -79,7 +80,7 @@ func validateDurableName(name string) error {
 func (d *Durable) consumer() *durable.Consumer {
 	s := d.s
 	return &durable.Consumer{
-		JS: s.m.js, Store: s.name, Stream: s.stream, Name: d.name, Guard: s.src.Guard,
+		JS: s.m.js, NC: s.m.nc, Store: s.name, Stream: s.stream, Name: d.name, Guard: s.src.Guard,
 		Notify: func(what string, attempt int, err error) {
 			s.m.logger.Debug("rita: read: retrying", "store", s.name, "name", d.name, "waiting for", what, "attempt", attempt, "error", err)
 		},
@@ -141,7 +142,8 @@ func (d *Durable) Watch(ctx context.Context, model Evolver, opts ...DurableOptio
 // WithAckWait), so that an event is never handled by two processes at the
 // same time. (A process cut off from the server for longer than WithAckWait,
 // rather than gone, cannot keep its events: they pass to another process
-// while its handlers may still run.)
+// while its handlers may still run.) With WithPartitions the processes
+// share the events instead, each entity's handled by one of them at a time.
 //
 // What handler returns decides what happens to the event:
 //   - nil: it is acknowledged, and never delivered again;
@@ -219,7 +221,7 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 	scope := storeScope(s.name)
 	ctx, release := s.m.guard(ctx, scope) // a refused request ends the start at once
 	defer release()
-	engine, err := durable.Start(ctx, durable.Config[*Event]{
+	ecfg := durable.Config[*Event]{
 		JS:          s.m.js,
 		NC:          s.m.nc,
 		Store:       s.name,
@@ -242,18 +244,39 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		Report: func(err error, e *Event, msg jetstream.Msg) {
 			errHandler(fmt.Errorf("%s%w", prefix, err), e, msg)
 		},
-	})
+	}
+	var run runner
+	if cfg.partitions > 0 {
+		run, err = d.startPartitioned(ctx, ecfg, spec, cfg)
+	} else if err = d.consumer().CheckNotPartitioned(ctx); err == nil {
+		run, err = durable.Start(ctx, ecfg)
+	}
+	if errors.Is(err, durable.ErrMismatch) {
+		return nil, fmt.Errorf("%s%w: %w", prefix, ErrInvalidOption, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s%w", prefix, s.denied(ctx, scope, err))
 	}
-	ct.observeLag(engine.Done(), func(ctx context.Context) (uint64, error) {
+	ct.observeLag(run.Done(), func(ctx context.Context) (uint64, error) {
+		if cfg.partitions > 0 {
+			p, err := d.Progress(ctx)
+			return p.Lag(), err
+		}
 		info, err := d.consumer().Info(ctx)
 		if err != nil {
 			return 0, err
 		}
 		return info.NumPending + uint64(max(info.NumAckPending, 0)), nil
 	})
-	return &Subscription{run: engine, prefix: prefix}, nil
+	return &Subscription{run: run, prefix: prefix}, nil
+}
+
+// runner is a running durable consumer: an engine, or a member of a
+// partitioned consumer's group.
+type runner interface {
+	Stop(context.Context) error
+	Done() <-chan struct{}
+	Err() error
 }
 
 // Progress is how far a durable consumer has come, as the server sees it:
@@ -286,6 +309,31 @@ type Progress struct {
 	// consumer). One that stopped without Stop counts as running until its
 	// ack wait has passed.
 	Active bool
+
+	// Partitions holds, for a partitioned consumer (WithPartitions), the
+	// progress of each partition, partition k at k; nil otherwise. The
+	// fields above add them up (Pending also counts the events not yet
+	// copied to the partitions).
+	Partitions []PartitionProgress
+}
+
+// PartitionProgress is how far one partition of a partitioned consumer has
+// come, as the server sees it.
+type PartitionProgress struct {
+	// Partition is the partition's number, from 0.
+	Partition int
+
+	// Pending counts the partition's events not yet delivered.
+	Pending uint64
+
+	// InFlight counts its events delivered and not yet done.
+	InFlight int
+
+	// Delivered is the sequence of the last event delivered.
+	Delivered uint64
+
+	// Active reports whether a process runs the partition.
+	Active bool
 }
 
 // CaughtUp reports whether every event stored when the progress was read
@@ -304,6 +352,12 @@ func (d *Durable) Progress(ctx context.Context) (Progress, error) {
 	}
 	c := d.consumer()
 	info, err := c.Info(ctx)
+	if set, perr := d.consumer().PartitionsIfMissing(ctx, err); perr != nil || set != nil {
+		if perr != nil {
+			return Progress{}, d.fail("progress of", perr)
+		}
+		return d.partitionProgress(ctx, set)
+	}
 	if err != nil {
 		return Progress{}, d.fail("progress of", err)
 	}
@@ -339,6 +393,12 @@ func (d *Durable) WaitCaughtUp(ctx context.Context) error {
 	}
 	c := d.consumer()
 	info, err := c.Info(ctx)
+	if set, perr := d.consumer().PartitionsIfMissing(ctx, err); perr != nil || set != nil {
+		if perr != nil {
+			return d.fail("wait for", perr)
+		}
+		return d.waitPartitions(ctx, set)
+	}
 	if err != nil {
 		return d.fail("wait for", err)
 	}
@@ -531,11 +591,7 @@ func (d *Durable) DeleteParked(ctx context.Context, seq uint64) error {
 // or projection (Project). It is safe for concurrent use by multiple
 // goroutines.
 type Subscription struct {
-	run interface {
-		Stop(context.Context) error
-		Done() <-chan struct{}
-		Err() error
-	}
+	run    runner
 	prefix string
 	once   sync.Once
 }

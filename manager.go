@@ -16,6 +16,7 @@ import (
 
 	"github.com/synadia-labs/rita/clock"
 	"github.com/synadia-labs/rita/id"
+	"github.com/synadia-labs/rita/internal/durable"
 	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/telemetry"
 	"github.com/synadia-labs/rita/internal/wire"
@@ -211,6 +212,11 @@ func (m *Manager) DeleteEventStore(ctx context.Context, name string) error {
 	}
 	if err := m.deleteStream(ctx, name, wire.ParkedStream(name), "the stream of parked events to be deleted"); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("rita: delete parked events of store %q: %w", name, err)
+	}
+	if err := m.do(ctx, name, "the partitions to be deleted", func(ctx context.Context) error {
+		return durable.DeleteAllPartitions(ctx, m.js, name)
+	}); err != nil {
+		return fmt.Errorf("rita: delete the partitioned consumers of store %q: %w", name, err)
 	}
 	if err := m.deleteBucket(ctx, name, wire.SnapshotBucket(name), "the snapshot bucket to be deleted"); err != nil {
 		return fmt.Errorf("rita: delete snapshots of store %q: %w", name, err)

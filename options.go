@@ -34,6 +34,7 @@ import (
 //	WithNoWait           WatchOption    -       yes    yes            no (3)         yes      -
 //	WithConcurrency      DurableOption  -       -      yes            yes            -        -
 //	WithAckWait          DurableOption  -       -      yes            yes            -        -
+//	WithPartitions       DurableOption  -       -      yes            yes            -        -
 //	WithMaxAttempts      RetryOption    -       -      yes            yes            yes      yes
 //	WithBackoff          RetryOption    -       -      yes            yes            yes      yes
 //	WithRetryFilters     DecideOption   -       -      -              -              -        yes
@@ -114,6 +115,7 @@ type config struct {
 	noWait       bool
 	concurrency  int
 	ackWait      time.Duration
+	partitions   int
 	maxAttempts  int
 	backoff      *jsapi.Backoff
 	retryFilters []string
@@ -372,6 +374,31 @@ func WithAckWait(d time.Duration) DurableOption {
 		return nil
 	}}
 }
+
+// WithPartitions makes a durable consumer partitioned: the store's
+// entities are spread over n partitions by a stable hash of the entity, and
+// the processes running the consumer share the partitions, each partition
+// handled by one process at a time. A process that joins takes its share,
+// one that stops hands its partitions over at once, and one that vanishes
+// hands them over after about WithAckWait. Within a process,
+// WithConcurrency applies as without partitions. Every process must give
+// the same n; a consumer keeps the n (and the entity and event types of its
+// filters) it was made with until Delete: another fails with
+// ErrInvalidOption, as does running partitioned a consumer that was made
+// without, or the other way round. n below 1 or above 1024 fails with
+// ErrInvalidOption. See docs/durable-consumers.md for how many to choose.
+func WithPartitions(n int) DurableOption {
+	return durableOpt{"WithPartitions", func(c *config) error {
+		if n < 1 || n > maxPartitions {
+			return fmt.Errorf("%w: %d partitions, want 1 to %d", ErrInvalidOption, n, maxPartitions)
+		}
+		c.partitions = n
+		return nil
+	}}
+}
+
+// maxPartitions bounds WithPartitions: each partition is a consumer.
+const maxPartitions = 1024
 
 // WithMaxAttempts sets how many times a failing step is tried, the first
 // time included: a command whose append conflicts (DecideWithRetry; default

@@ -21,6 +21,7 @@ import (
 // Consumer is a durable consumer of a store, by name.
 type Consumer struct {
 	JS     jetstream.JetStream
+	NC     *nats.Conn
 	Store  string
 	Stream jetstream.Stream // the store's
 	Name   string
@@ -137,17 +138,24 @@ func (c *Consumer) LastMatching(ctx context.Context, nc *nats.Conn, cfg jetstrea
 	if cfg.FilterSubject != "" {
 		filters = []string{cfg.FilterSubject}
 	}
+	last, err := c.lastMatching(ctx, filters)
+	if cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && last < cfg.OptStartSeq {
+		return 0, err // nothing it delivers is stored yet
+	}
+	return last, err
+}
+
+// lastMatching returns the sequence of the last event stored now on one of
+// filters (every event, if none), as the stream leader has it.
+func (c *Consumer) lastMatching(ctx context.Context, filters []string) (uint64, error) {
 	if len(filters) == 0 {
 		filters = []string{wire.StoreSubjects(c.Store)}
 	}
 	var last uint64
 	err := c.do(ctx, "the stream leader's last sequence", func(ctx context.Context) (err error) {
-		last, err = jsapi.LastSeq(ctx, nc, wire.StreamName(c.Store), filters, time.Time{}, jsapi.FirstAttemptTimeout<<2)
+		last, err = jsapi.LastSeq(ctx, c.NC, wire.StreamName(c.Store), filters, time.Time{}, jsapi.FirstAttemptTimeout<<2)
 		return err
 	})
-	if cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && last < cfg.OptStartSeq {
-		return 0, err // nothing it delivers is stored yet
-	}
 	return last, err
 }
 
@@ -174,6 +182,12 @@ func (c *Consumer) Rebuild(ctx context.Context, after uint64) error {
 
 func (c *Consumer) rebuild(ctx context.Context, after uint64) error {
 	info, err := c.inactive(ctx)
+	if set, perr := c.PartitionsIfMissing(ctx, err); perr != nil || set != nil {
+		if perr != nil {
+			return perr
+		}
+		return c.rebuildPartitions(ctx, set, after)
+	}
 	if err != nil {
 		return err
 	}
@@ -210,12 +224,33 @@ func (c *Consumer) Delete(ctx context.Context) error {
 }
 
 func (c *Consumer) delete(ctx context.Context) error {
-	if _, err := c.inactive(ctx); err != nil {
+	_, err := c.inactive(ctx)
+	if set, perr := c.PartitionsIfMissing(ctx, err); perr != nil || set != nil {
+		if perr != nil {
+			return perr
+		}
+		return c.deletePartitions(ctx, set)
+	}
+	if err != nil {
 		return err
 	}
 	if err := c.Stream.DeleteConsumer(ctx, c.Name); err != nil {
 		return err
 	}
+	return c.deleteParked(ctx)
+}
+
+// PartitionsIfMissing returns the consumer's partitions when err says it
+// has no plain consumer; nil if it has none either (or err says otherwise).
+func (c *Consumer) PartitionsIfMissing(ctx context.Context, err error) (*PartitionSet, error) {
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, nil
+	}
+	return c.Partitions(ctx)
+}
+
+// deleteParked removes the retry consumer and the parked events.
+func (c *Consumer) deleteParked(ctx context.Context) error {
 	p, err := c.parked(ctx)
 	if err != nil || p == nil {
 		return err

@@ -58,11 +58,25 @@ type Config[E any] struct {
 	Name string // the durable consumer's
 	What string // "durable watch", "reactor": for messages
 
+	// ParkAs is the consumer name its parked events are kept under, and
+	// whose retry requests it takes; Name if empty. A partition of a
+	// partitioned consumer parks under the consumer's own name.
+	ParkAs string
+	// NoRetries leaves the retry requests to another engine: of a
+	// partitioned consumer, the one of partition 0 takes them all.
+	NoRetries bool
+	// Subject, if set, turns the subject an event is delivered on into the
+	// one it was stored under (a partition's subjects carry the partition).
+	Subject func(string) string
+
 	Subjects []string // the consumer's filter subjects
 	Match    []string // if set, handle only events matching one of these
 	After    uint64   // where a new consumer starts
 
 	Concurrency int
+	// Slots, if set, are the handler slots the engine shares with others
+	// (the partitions a process runs): Concurrency in all.
+	Slots       chan struct{}
 	MaxAttempts int
 	Backoff     jsapi.Backoff
 	AckWait     time.Duration
@@ -129,10 +143,11 @@ type Engine[E any] struct {
 
 // delivery is an event as the consumer delivered it.
 type delivery struct {
-	msg jetstream.Msg
-	md  *jetstream.MsgMetadata
-	seq uint64
-	key entity
+	msg     jetstream.Msg
+	md      *jetstream.MsgMetadata
+	seq     uint64
+	key     entity
+	subject string // as stored in the store
 }
 
 // job is an event of the store, or a request to retry an entity's parked
@@ -165,6 +180,9 @@ const (
 // Start creates or updates the durable consumer and its retry consumer, and
 // starts delivering to the handler.
 func Start[E any](ctx context.Context, cfg Config[E]) (*Engine[E], error) {
+	if cfg.ParkAs == "" {
+		cfg.ParkAs = cfg.Name
+	}
 	parked, err := OpenParked(ctx, cfg.JS, cfg.Store, cfg.Stream, true)
 	if err != nil {
 		return nil, err
@@ -173,9 +191,16 @@ func Start[E any](ctx context.Context, cfg Config[E]) (*Engine[E], error) {
 	if err != nil {
 		return nil, err
 	}
-	retryCons, err := ensureConsumer(ctx, parked.stream, cfg.Name, []string{wire.RetryRequests(cfg.Store, cfg.Name)}, 0, &cfg, "rita retries of "+cfg.What)
-	if err != nil {
-		return nil, fmt.Errorf("retry consumer: %w", err)
+	var retryCons jetstream.Consumer
+	if !cfg.NoRetries {
+		retryCons, err = ensureConsumer(ctx, parked.stream, cfg.ParkAs, []string{wire.RetryRequests(cfg.Store, cfg.ParkAs)}, 0, &cfg, "rita retries of "+cfg.What)
+		if err != nil {
+			return nil, fmt.Errorf("retry consumer: %w", err)
+		}
+	}
+	slots := cfg.Slots
+	if slots == nil {
+		slots = make(chan struct{}, cfg.Concurrency)
 	}
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	r := &Engine[E]{
@@ -186,7 +211,7 @@ func Start[E any](ctx context.Context, cfg Config[E]) (*Engine[E], error) {
 		hctx:      hctx,
 		hcancel:   hcancel,
 		stopCh:    make(chan struct{}),
-		slots:     make(chan struct{}, cfg.Concurrency),
+		slots:     slots,
 		kaStop:    make(chan struct{}),
 		done:      make(chan struct{}),
 		owned:     make(map[uint64]*delivery),
@@ -208,15 +233,17 @@ func Start[E any](ctx context.Context, cfg Config[E]) (*Engine[E], error) {
 		r.abort()
 		return nil, fmt.Errorf("consume: %w", err)
 	}
-	r.retryCC, err = retryCons.Consume(r.receiveRetry,
-		jetstream.PullPriorityGroup(PriorityGroup),
-		jetstream.PullExpiry(expiry),
-		jetstream.ConsumeErrHandler(r.retryConsumeError),
-	)
-	if err != nil {
-		r.cc.Stop()
-		r.abort()
-		return nil, fmt.Errorf("consume retries: %w", err)
+	if retryCons != nil {
+		r.retryCC, err = retryCons.Consume(r.receiveRetry,
+			jetstream.PullPriorityGroup(PriorityGroup),
+			jetstream.PullExpiry(expiry),
+			jetstream.ConsumeErrHandler(r.retryConsumeError),
+		)
+		if err != nil {
+			r.cc.Stop()
+			r.abort()
+			return nil, fmt.Errorf("consume retries: %w", err)
+		}
 	}
 	go r.keepAlive()
 	go r.watchEnd()
@@ -298,11 +325,15 @@ func (r *Engine[E]) receive(msg jetstream.Msg) {
 		r.report(fmt.Errorf("message metadata: %w", err), msg)
 		return
 	}
-	key, ok := entityOf(msg.Subject(), 2)
+	subject := msg.Subject()
+	if r.cfg.Subject != nil {
+		subject = r.cfg.Subject(subject)
+	}
+	key, ok := entityOf(subject, 2)
 	if !ok {
 		key = entity{"_", "_"}
 	}
-	d := &delivery{msg: msg, md: md, seq: md.Sequence.Stream, key: key}
+	d := &delivery{msg: msg, md: md, seq: md.Sequence.Stream, key: key, subject: subject}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -338,7 +369,7 @@ func (r *Engine[E]) receive(msg jetstream.Msg) {
 
 // dispatchLocked queues d behind the earlier events of its entity.
 func (r *Engine[E]) dispatchLocked(d *delivery) {
-	if r.cfg.Match != nil && !wire.MatchesAny(r.cfg.Match, d.msg.Subject()) {
+	if r.cfg.Match != nil && !wire.MatchesAny(r.cfg.Match, d.subject) {
 		delete(r.owned, d.seq)
 		_ = d.msg.Ack()
 		return
@@ -384,7 +415,7 @@ func (r *Engine[E]) runEntity(key entity, q *entityQueue) {
 
 // msgOf is the stored message of a delivery.
 func msgOf(d *delivery) *jsapi.Msg {
-	return &jsapi.Msg{Subject: d.msg.Subject(), Header: d.msg.Headers(), Data: d.msg.Data(), Seq: d.seq, Time: d.md.Timestamp}
+	return &jsapi.Msg{Subject: d.subject, Header: d.msg.Headers(), Data: d.msg.Data(), Seq: d.seq, Time: d.md.Timestamp}
 }
 
 // runEvent handles one event: it is tried until it succeeds or runs out of
@@ -446,8 +477,8 @@ func (r *Engine[E]) call(e E, attempt int) (err error) {
 
 // parkFailed parks an event that failed, then acknowledges it.
 func (r *Engine[E]) parkFailed(key entity, d *delivery, e E, cause error, attempts int) {
-	n := note{consumer: r.cfg.Name, reason: cause.Error(), attempts: attempts}
-	if !r.put(key, sourceOfMsg(d.msg, d.md), n, nil) {
+	n := note{consumer: r.cfg.ParkAs, reason: cause.Error(), attempts: attempts}
+	if !r.put(key, sourceOf(d), n, nil) {
 		r.giveBack(d)
 		return
 	}
@@ -478,7 +509,7 @@ func tries(n int) string {
 func (r *Engine[E]) parkIfBlocked(key entity, d *delivery, e E) bool {
 	for n := 1; ; n++ {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		last, err := r.parked.lastOf(ctx, r.cfg.Name, key)
+		last, err := r.parked.lastOf(ctx, r.cfg.ParkAs, key)
 		cancel()
 		if err != nil {
 			if r.failed(err, n) {
@@ -503,13 +534,13 @@ func (r *Engine[E]) parkIfBlocked(key entity, d *delivery, e E) bool {
 			blockedBy = last.src.seq
 		}
 		n := note{
-			consumer:  r.cfg.Name,
+			consumer:  r.cfg.ParkAs,
 			reason:    fmt.Sprintf("waiting for event %d of %s, which is parked", blockedBy, key),
 			blockedBy: blockedBy,
 		}
 		expect := last.raw.Sequence
 		ctx, cancel = context.WithTimeout(context.Background(), opTimeout)
-		_, err = r.parked.put(ctx, key, sourceOfMsg(d.msg, d.md), n, &expect)
+		_, err = r.parked.put(ctx, key, sourceOf(d), n, &expect)
 		cancel()
 		if errors.Is(err, errParkConflict) {
 			continue // the entity's entries changed: look again

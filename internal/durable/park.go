@@ -103,15 +103,15 @@ type source struct {
 	data    []byte
 }
 
-func sourceOfMsg(msg jetstream.Msg, md *jetstream.MsgMetadata) source {
-	h := msg.Headers()
+func sourceOf(d *delivery) source {
+	h := d.msg.Headers()
 	return source{
-		subject: msg.Subject(),
-		seq:     md.Sequence.Stream,
-		stored:  md.Timestamp,
+		subject: d.subject,
+		seq:     d.md.Sequence.Stream,
+		stored:  d.md.Timestamp,
 		eventID: h.Get(wire.HdrMsgID),
 		header:  ritaHeaders(h),
-		data:    msg.Data(),
+		data:    d.msg.Data(),
 	}
 }
 

@@ -54,7 +54,7 @@ func (r *Engine[E]) resync() {
 				return
 			}
 			if ready {
-				blocked, err = r.parked.blockedEntities(ctx, r.cfg.Name)
+				blocked, err = r.parked.blockedEntities(ctx, r.cfg.ParkAs)
 			}
 		}
 		cancel()

@@ -65,7 +65,7 @@ func (r *Engine[E]) runRetry(key entity, rseq uint64, msg jetstream.Msg) {
 	}
 	for n := 1; ; n++ {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		entries, err := r.parked.entries(ctx, r.cfg.Name, key)
+		entries, err := r.parked.entries(ctx, r.cfg.ParkAs, key)
 		cancel()
 		if err != nil {
 			if r.failed(err, n) {
@@ -108,7 +108,7 @@ func (r *Engine[E]) retryEntry(key entity, entry *Entry) retryOutcome {
 	before := entry.Attempts
 	e, err := r.cfg.Decode(entry.src.Msg())
 	if err != nil {
-		if !r.put(key, entry.src, note{consumer: r.cfg.Name, reason: err.Error(), attempts: before}, nil) {
+		if !r.put(key, entry.src, note{consumer: r.cfg.ParkAs, reason: err.Error(), attempts: before}, nil) {
 			return retryStopped
 		}
 		r.report(fmt.Errorf("retried event %d of %s parked again: %w", entry.src.seq, key, err), nil)
@@ -124,7 +124,7 @@ func (r *Engine[E]) retryEntry(key entity, entry *Entry) retryOutcome {
 			return r.removeEntry(entry.raw.Sequence)
 		}
 		if r.cfg.Permanent(err) || attempt >= r.cfg.MaxAttempts {
-			n := note{consumer: r.cfg.Name, reason: err.Error(), attempts: before + attempt}
+			n := note{consumer: r.cfg.ParkAs, reason: err.Error(), attempts: before + attempt}
 			if !r.put(key, entry.src, n, nil) {
 				return retryStopped
 			}

@@ -21,10 +21,14 @@ func (r *Engine[E]) Stop(ctx context.Context) error {
 		r.mu.Unlock()
 		close(r.stopCh)
 		r.cc.Drain()
-		r.retryCC.Drain()
+		if r.retryCC != nil {
+			r.retryCC.Drain()
+		}
 		go func() {
 			<-r.cc.Closed()
-			<-r.retryCC.Closed()
+			if r.retryCC != nil {
+				<-r.retryCC.Closed()
+			}
 			r.workers.Wait()
 			r.finish()
 			close(r.done)
@@ -101,7 +105,9 @@ func (r *Engine[E]) finish() {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	r.unpin(ctx, r.cons, r.cfg.Stream, pin)
-	r.unpin(ctx, r.retryCons, r.parked.stream, "")
+	if r.retryCons != nil {
+		r.unpin(ctx, r.retryCons, r.parked.stream, "")
+	}
 	r.reports.close()
 }
 
