@@ -3,6 +3,7 @@ package durable
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,12 +74,25 @@ func (r *Engine[E]) watchEnd() {
 		return
 	}
 	r.mu.Lock()
-	ended := !r.stopping && r.endErr != nil
+	if !r.stopping && r.endErr == nil {
+		// Nothing more can arrive: the consumer's subscription ended
+		// without telling why, or before its error handler was told
+		// (a connection that closes does either, depending on timing).
+		r.endErr = errConsumeEnded
+		if r.connClosed() {
+			r.endErr = jetstream.ErrConnectionClosed
+		}
+	}
+	ended := !r.stopping
 	r.mu.Unlock()
 	if ended {
 		_ = r.Stop(context.Background())
 	}
 }
+
+// errConsumeEnded is the end of an engine whose consumer's subscription
+// ended by itself.
+var errConsumeEnded = errors.New("the consumer's subscription ended")
 
 // finish gives back what is left once nothing runs, and releases the pins.
 func (r *Engine[E]) finish() {
