@@ -248,7 +248,7 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 	var run runner
 	if cfg.partitions > 0 {
 		run, err = d.startPartitioned(ctx, ecfg, spec, cfg)
-	} else if err = d.consumer().CheckNotPartitioned(ctx); err == nil {
+	} else if err = d.checkNotPartitioned(ctx); err == nil {
 		run, err = durable.Start(ctx, ecfg)
 	}
 	if errors.Is(err, durable.ErrMismatch) {
@@ -269,6 +269,21 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		return info.NumPending + uint64(max(info.NumAckPending, 0)), nil
 	})
 	return &Subscription{run: run, prefix: prefix}, nil
+}
+
+// checkNotPartitioned refuses to run d plain when it is partitioned. A user
+// whose permissions do not reach d's partition stream (docs/permissions.md:
+// a consumer runs plain consumers) cannot have made one: its refusal means
+// "not partitioned", at once.
+func (d *Durable) checkNotPartitioned(ctx context.Context) error {
+	scope := &jsapi.Scope{Streams: []string{wire.PartitionStream(d.s.name, d.name)}}
+	ctx, release := d.s.m.guard(ctx, scope)
+	defer release()
+	err := d.consumer().CheckNotPartitioned(ctx)
+	if jsapi.DeniedBy(ctx) != nil {
+		return nil
+	}
+	return err
 }
 
 // runner is a running durable consumer: an engine, or a member of a

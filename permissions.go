@@ -124,6 +124,7 @@ func Permissions(store string, roles ...Role) (*NATSPermissions, error) {
 				api+"STREAM.DELETE."+parked,
 				api+"STREAM.DELETE."+kv,
 				api+"STREAM.LIST",
+				api+"STREAM.NAMES", // DeleteEventStore looks for partition streams
 				api+"CONSUMER.INFO."+stream+".>",
 				api+"CONSUMER.RESET."+stream+".>",
 				api+"STREAM.INFO."+parked,
