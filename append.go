@@ -222,7 +222,7 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 	// every Append makes: the retry rules and the duplicate window's limit
 	// are only set up once it has failed.
 	start := time.Now()
-	scope := appendScope(s.name, msgs)
+	scope := appendScope(s, msgs)
 	ctx, release := s.m.guard(ctx, scope) // a refused publish ends it at once
 	defer release()
 	var retry *jsapi.Retry

@@ -40,12 +40,12 @@ func accountScope() *jsapi.Scope {
 
 // appendScope is the store's scope and the subjects of the messages an
 // Append publishes.
-func appendScope(store string, msgs []*nats.Msg) *jsapi.Scope {
-	scope := storeScope(store)
-	for _, m := range msgs {
-		scope.Subjects = append(scope.Subjects, m.Subject)
+func appendScope(s *EventStore, msgs []*nats.Msg) *jsapi.Scope {
+	subjects := make([]string, len(msgs))
+	for i, m := range msgs {
+		subjects[i] = m.Subject
 	}
-	return scope
+	return &jsapi.Scope{Subjects: subjects, Parent: s.scope}
 }
 
 // guard returns ctx ended at once by a refusal of scope's subjects, and the

@@ -218,7 +218,7 @@ func (d *Durable) start(ctx context.Context, what string, handler func(context.C
 		kind = "react"
 	}
 	ct := s.tel.consumer(s.name, kind, d.name)
-	scope := storeScope(s.name)
+	scope := s.scope
 	ctx, release := s.m.guard(ctx, scope) // a refused request ends the start at once
 	defer release()
 	ecfg := durable.Config[*Event]{

@@ -147,7 +147,7 @@ func (s *EventStore) Forget(ctx context.Context, entity string) error {
 // guarded runs f so that a request the server's permissions refuse ends it
 // at once, with an error matching ErrPermissionDenied.
 func (s *EventStore) guarded(ctx context.Context, f func(context.Context) error) error {
-	scope := storeScope(s.name)
+	scope := s.scope
 	ctx, release := s.m.guard(ctx, scope)
 	defer release()
 	if err := f(ctx); err != nil {

@@ -499,7 +499,7 @@ func (s *EventStore) putSnapshot(ctx context.Context, model Evolver, entity stri
 	if err != nil {
 		return err
 	}
-	scope := storeScope(s.name)
+	scope := s.scope
 	ctx, release := s.m.guard(ctx, scope) // a refused request ends it at once
 	defer release()
 	var key string

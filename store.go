@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/keys"
 	"github.com/synadia-labs/rita/internal/read"
 	"github.com/synadia-labs/rita/internal/wire"
@@ -190,11 +191,16 @@ type EventStore struct {
 	src    *read.Source
 	tel    *storeTelemetry
 	ring   *keys.Ring // the entities' data keys; nil without WithEncryption
+
+	// scope is what a permission refusal must concern to end a call on
+	// the store (storeScope), made once.
+	scope *jsapi.Scope
 }
 
 func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStore {
 	s := &EventStore{m: m, name: name, stream: stream, tel: newStoreTelemetry(m.tel, name, m.logger)}
 	scope := storeScope(name)
+	s.scope = scope
 	s.src = &read.Source{
 		Guard: func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return m.guard(ctx, scope)

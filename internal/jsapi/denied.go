@@ -99,6 +99,10 @@ type Scope struct {
 	Subjects []string
 	Prefixes []string
 	Streams  []string
+
+	// Parent, if set, is a scope this one extends: what it covers, this
+	// one covers too (so that a call's scope need not copy its store's).
+	Parent *Scope
 }
 
 // covers reports whether d concerns a call of s on a connection whose
@@ -106,6 +110,9 @@ type Scope struct {
 func (s *Scope) covers(d *Denied, inbox string) bool {
 	if d.Op != "publish" {
 		return strings.HasPrefix(d.Subject, inbox)
+	}
+	if s.Parent != nil && s.Parent.covers(d, inbox) {
+		return true
 	}
 	for _, subj := range s.Subjects {
 		if d.Subject == subj {

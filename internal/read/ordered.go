@@ -57,6 +57,10 @@ type Ordered struct {
 
 	msg Msg // the last message Next returned
 
+	// idler bounds a wait for the next message by the idle time, with
+	// one context and one timer reused from message to message.
+	idler idler
+
 	mu      sync.Mutex
 	kicked  bool                      // Interrupt was called
 	current jetstream.MessagesContext // it, for Interrupt
@@ -265,13 +269,53 @@ func (r *Ordered) pull(ctx context.Context, idle time.Duration) (jetstream.Msg, 
 		}
 		return msg, err
 	}
-	ictx, cancel := context.WithTimeout(ctx, idle)
-	defer cancel()
+	ictx := r.idler.arm(ctx, idle)
 	msg, err := r.it.Next(jetstream.NextContext(ictx))
-	if err != nil && ctx.Err() == nil && ictx.Err() != nil {
+	idled := r.idler.disarm()
+	if err != nil && ctx.Err() == nil && idled {
 		return nil, ErrIdle
 	}
 	return msg, err
+}
+
+// idler is a context that ends idle after it is armed, unless disarmed
+// first, and its parent's end. It is made again only when its parent
+// changes or it ended: a read pays for one context and one timer, not one
+// per message.
+type idler struct {
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+// arm returns the context, ending idle from now (or with parent).
+func (i *idler) arm(parent context.Context, idle time.Duration) context.Context {
+	if i.parent != parent || i.ctx.Err() != nil {
+		i.release()
+		i.parent = parent
+		i.ctx, i.cancel = context.WithCancelCause(parent)
+		cancel := i.cancel
+		i.timer = time.AfterFunc(idle, func() { cancel(ErrIdle) })
+		return i.ctx
+	}
+	i.timer.Reset(idle)
+	return i.ctx
+}
+
+// disarm stops the idle timer; it reports whether the idle time ran out.
+func (i *idler) disarm() bool {
+	i.timer.Stop()
+	return errors.Is(context.Cause(i.ctx), ErrIdle)
+}
+
+// release ends the context and its timer.
+func (i *idler) release() {
+	if i.cancel != nil {
+		i.timer.Stop()
+		i.cancel(context.Canceled)
+		i.parent, i.ctx, i.cancel, i.timer = nil, nil, nil, nil
+	}
 }
 
 // failed records a failure: it tells OnError, and waits a backoff unless
@@ -321,6 +365,7 @@ func (r *Ordered) takeKick() bool {
 // without waiting for the answer: it may be on a server that is gone, in
 // which case its inactivity threshold removes it.
 func (r *Ordered) drop() {
+	r.idler.release()
 	if r.it == nil {
 		return
 	}
@@ -343,6 +388,7 @@ func (r *Ordered) forget(name string) {
 // then asked to go without waiting, and its inactivity threshold removes it
 // if that does not reach the server either.
 func (r *Ordered) Close(ctx context.Context) error {
+	r.idler.release()
 	if r.it == nil {
 		return nil
 	}
