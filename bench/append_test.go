@@ -135,6 +135,10 @@ func BenchmarkAppend(b *testing.B) {
 const (
 	appenders   = 64
 	asyncWindow = 256
+	// stallWait is how long an asynchronous publish waits for room in the
+	// window: the default 200 ms is too short for a busy machine running
+	// a replicated store, and a publish that gives up fails the benchmark.
+	stallWait = 30 * time.Second
 )
 
 // BenchmarkAppendConcurrent is pair 2: 64 goroutines calling Append, each on
@@ -186,7 +190,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 					b.ResetTimer()
 					for i := range b.N {
 						msg := rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)
-						if _, err := js.PublishMsgAsync(msg); err != nil {
+						if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(stallWait)); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -360,7 +364,7 @@ func BenchmarkAppendConcurrentOptions(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				if _, err := js.PublishMsgAsync(rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)); err != nil {
+				if _, err := js.PublishMsgAsync(rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1), jetstream.WithStallWait(stallWait)); err != nil {
 					b.Fatal(err)
 				}
 			}
