@@ -23,15 +23,20 @@ import (
 
 var storeSeq atomic.Int64
 
-// newStore creates an empty store and deletes it when b ends.
-func newStore(b *testing.B, m *rita.Manager, storage jetstream.StorageType) (string, *rita.EventStore) {
+// newStore creates an empty store on be (with be's replicas, its leader
+// placed) and deletes it when b ends.
+func (be *backend) newStore(b *testing.B, m *rita.Manager, storage jetstream.StorageType) (string, *rita.EventStore) {
 	b.Helper()
+	ctx := context.Background()
 	name := fmt.Sprintf("append_%d_%d", time.Now().UnixNano()%1e6, storeSeq.Add(1))
-	s, err := m.CreateEventStore(context.Background(), rita.EventStoreConfig{Name: name, Storage: storage})
+	s, err := m.CreateEventStore(ctx, rita.EventStoreConfig{Name: name, Storage: storage, Replicas: be.replicas})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = m.DeleteEventStore(context.Background(), name) })
+	if err := be.placeLeader(ctx, name); err != nil {
+		b.Fatal(err)
+	}
 	return name, s
 }
 
@@ -70,57 +75,59 @@ func libEvent(n, k int) *rita.Event {
 // synchronous publish of the same message. One goroutine appends to one
 // entity, each event expecting the sequence of the one before.
 func BenchmarkAppend(b *testing.B) {
-	for _, st := range storages {
-		b.Run("storage="+st.name, func(b *testing.B) {
-			pair(b, func(b *testing.B) {
-				m := manager(b, connect(b))
-				_, s := newStore(b, m, st.typ)
-				ctx := context.Background()
-				var lat latencies
-				var last uint64
-				b.ReportAllocs()
-				k := 0
-				for b.Loop() {
-					e := libEvent(1, k%eventsPerEntity)
-					e.Expect = rita.ExpectSequence(last)
-					start := time.Now()
-					seq, err := s.Append(ctx, []*rita.Event{e})
-					lat.add(time.Since(start))
+	for _, be := range backends(b) {
+		for _, st := range storages {
+			b.Run(be.prefix+"storage="+st.name, func(b *testing.B) {
+				pair(b, func(b *testing.B) {
+					m := manager(b, be.connect(b))
+					_, s := be.newStore(b, m, st.typ)
+					ctx := context.Background()
+					var lat latencies
+					var last uint64
+					b.ReportAllocs()
+					k := 0
+					for b.Loop() {
+						e := libEvent(1, k%eventsPerEntity)
+						e.Expect = rita.ExpectSequence(last)
+						start := time.Now()
+						seq, err := s.Append(ctx, []*rita.Event{e})
+						lat.add(time.Since(start))
+						if err != nil {
+							b.Fatal(err)
+						}
+						last = seq
+						k++
+					}
+					rate(b, b.N)
+					lat.report(b, "")
+				}, func(b *testing.B) {
+					nc := be.connect(b)
+					js, err := jetstream.New(nc)
 					if err != nil {
 						b.Fatal(err)
 					}
-					last = seq
-					k++
-				}
-				rate(b, b.N)
-				lat.report(b, "")
-			}, func(b *testing.B) {
-				nc := connect(b)
-				js, err := jetstream.New(nc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				name, _ := newStore(b, manager(b, nc), st.typ)
-				ctx := context.Background()
-				var lat latencies
-				var last uint64
-				b.ReportAllocs()
-				k := 0
-				for b.Loop() {
-					msg := rawMsg(name, 1, k%eventsPerEntity, int64(last))
-					start := time.Now()
-					ack, err := js.PublishMsg(ctx, msg)
-					lat.add(time.Since(start))
-					if err != nil {
-						b.Fatal(err)
+					name, _ := be.newStore(b, manager(b, nc), st.typ)
+					ctx := context.Background()
+					var lat latencies
+					var last uint64
+					b.ReportAllocs()
+					k := 0
+					for b.Loop() {
+						msg := rawMsg(name, 1, k%eventsPerEntity, int64(last))
+						start := time.Now()
+						ack, err := js.PublishMsg(ctx, msg)
+						lat.add(time.Since(start))
+						if err != nil {
+							b.Fatal(err)
+						}
+						last = ack.Sequence
+						k++
 					}
-					last = ack.Sequence
-					k++
-				}
-				rate(b, b.N)
-				lat.report(b, "")
+					rate(b, b.N)
+					lat.report(b, "")
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -128,72 +135,78 @@ func BenchmarkAppend(b *testing.B) {
 const (
 	appenders   = 64
 	asyncWindow = 256
+	// stallWait is how long an asynchronous publish waits for room in the
+	// window: the default 200 ms is too short for a busy machine running
+	// a replicated store, and a publish that gives up fails the benchmark.
+	stallWait = 30 * time.Second
 )
 
 // BenchmarkAppendConcurrent is pair 2: 64 goroutines calling Append, each on
 // an entity of its own, against one raw asynchronous publisher keeping 256
 // publishes in flight. b.N is the number of events in all.
 func BenchmarkAppendConcurrent(b *testing.B) {
-	for _, st := range storages {
-		b.Run("storage="+st.name, func(b *testing.B) {
-			pair(b, func(b *testing.B) {
-				m := manager(b, connect(b))
-				_, s := newStore(b, m, st.typ)
-				ctx := context.Background()
-				var next atomic.Int64
-				var failed atomic.Value
-				b.ReportAllocs()
-				b.ResetTimer()
-				var wg sync.WaitGroup
-				for g := range appenders {
-					wg.Go(func() {
-						for k := 0; ; k++ {
-							if next.Add(1) > int64(b.N) {
-								return
+	for _, be := range backends(b) {
+		for _, st := range storages {
+			b.Run(be.prefix+"storage="+st.name, func(b *testing.B) {
+				pair(b, func(b *testing.B) {
+					m := manager(b, be.connect(b))
+					_, s := be.newStore(b, m, st.typ)
+					ctx := context.Background()
+					var next atomic.Int64
+					var failed atomic.Value
+					b.ReportAllocs()
+					b.ResetTimer()
+					var wg sync.WaitGroup
+					for g := range appenders {
+						wg.Go(func() {
+							for k := 0; ; k++ {
+								if next.Add(1) > int64(b.N) {
+									return
+								}
+								if _, err := s.Append(ctx, []*rita.Event{libEvent(g+1, k%eventsPerEntity)}); err != nil {
+									failed.Store(err)
+									return
+								}
 							}
-							if _, err := s.Append(ctx, []*rita.Event{libEvent(g+1, k%eventsPerEntity)}); err != nil {
-								failed.Store(err)
-								return
-							}
-						}
-					})
-				}
-				wg.Wait()
-				b.StopTimer()
-				if err, _ := failed.Load().(error); err != nil {
-					b.Fatal(err)
-				}
-				rate(b, b.N)
-			}, func(b *testing.B) {
-				nc := connect(b)
-				var errs atomic.Int64
-				js, err := jetstream.New(nc,
-					jetstream.WithPublishAsyncMaxPending(asyncWindow),
-					jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
-				if err != nil {
-					b.Fatal(err)
-				}
-				name, _ := newStore(b, manager(b, nc), st.typ)
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := range b.N {
-					msg := rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)
-					if _, err := js.PublishMsgAsync(msg); err != nil {
+						})
+					}
+					wg.Wait()
+					b.StopTimer()
+					if err, _ := failed.Load().(error); err != nil {
 						b.Fatal(err)
 					}
-				}
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-time.After(time.Minute):
-					b.Fatal("async publishes not acknowledged within a minute")
-				}
-				b.StopTimer()
-				if n := errs.Load(); n > 0 {
-					b.Fatalf("%d async publishes failed", n)
-				}
-				rate(b, b.N)
+					rate(b, b.N)
+				}, func(b *testing.B) {
+					nc := be.connect(b)
+					var errs atomic.Int64
+					js, err := jetstream.New(nc,
+						jetstream.WithPublishAsyncMaxPending(asyncWindow),
+						jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
+					if err != nil {
+						b.Fatal(err)
+					}
+					name, _ := be.newStore(b, manager(b, nc), st.typ)
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := range b.N {
+						msg := rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)
+						if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(stallWait)); err != nil {
+							b.Fatal(err)
+						}
+					}
+					select {
+					case <-js.PublishAsyncComplete():
+					case <-time.After(time.Minute):
+						b.Fatal("async publishes not acknowledged within a minute")
+					}
+					b.StopTimer()
+					if n := errs.Load(); n > 0 {
+						b.Fatalf("%d async publishes failed", n)
+					}
+					rate(b, b.N)
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -202,59 +215,61 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 // raw atomic batch publish of the same messages: the staged messages
 // published, the last one a request carrying the commit.
 func BenchmarkAppendBatch(b *testing.B) {
-	for _, st := range storages {
-		for _, size := range []int{10, 100} {
-			b.Run(fmt.Sprintf("storage=%s/events=%d", st.name, size), func(b *testing.B) {
-				pair(b, func(b *testing.B) {
-					m := manager(b, connect(b))
-					_, s := newStore(b, m, st.typ)
-					ctx := context.Background()
-					var lat latencies
-					var last uint64
-					b.ReportAllocs()
-					for b.Loop() {
-						events := make([]*rita.Event, size)
-						for k := range events {
-							events[k] = libEvent(1, k)
-						}
-						events[0].Expect = rita.ExpectSequence(last)
-						start := time.Now()
-						seq, err := s.Append(ctx, events)
-						lat.add(time.Since(start))
-						if err != nil {
-							b.Fatal(err)
-						}
-						last = seq
-					}
-					rate(b, b.N*size)
-					lat.report(b, "")
-				}, func(b *testing.B) {
-					nc := connect(b)
-					name, _ := newStore(b, manager(b, nc), st.typ)
-					var lat latencies
-					var last uint64
-					b.ReportAllocs()
-					for b.Loop() {
-						msgs := make([]*nats.Msg, size)
-						for k := range msgs {
-							expect := int64(-1)
-							if k == 0 {
-								expect = int64(last)
+	for _, be := range backends(b) {
+		for _, st := range storages {
+			for _, size := range []int{10, 100} {
+				b.Run(fmt.Sprintf("%sstorage=%s/events=%d", be.prefix, st.name, size), func(b *testing.B) {
+					pair(b, func(b *testing.B) {
+						m := manager(b, be.connect(b))
+						_, s := be.newStore(b, m, st.typ)
+						ctx := context.Background()
+						var lat latencies
+						var last uint64
+						b.ReportAllocs()
+						for b.Loop() {
+							events := make([]*rita.Event, size)
+							for k := range events {
+								events[k] = libEvent(1, k)
 							}
-							msgs[k] = rawMsg(name, 1, k, expect)
+							events[0].Expect = rita.ExpectSequence(last)
+							start := time.Now()
+							seq, err := s.Append(ctx, events)
+							lat.add(time.Since(start))
+							if err != nil {
+								b.Fatal(err)
+							}
+							last = seq
 						}
-						start := time.Now()
-						seq, err := rawBatch(nc, msgs)
-						lat.add(time.Since(start))
-						if err != nil {
-							b.Fatal(err)
+						rate(b, b.N*size)
+						lat.report(b, "")
+					}, func(b *testing.B) {
+						nc := be.connect(b)
+						name, _ := be.newStore(b, manager(b, nc), st.typ)
+						var lat latencies
+						var last uint64
+						b.ReportAllocs()
+						for b.Loop() {
+							msgs := make([]*nats.Msg, size)
+							for k := range msgs {
+								expect := int64(-1)
+								if k == 0 {
+									expect = int64(last)
+								}
+								msgs[k] = rawMsg(name, 1, k, expect)
+							}
+							start := time.Now()
+							seq, err := rawBatch(nc, msgs)
+							lat.add(time.Since(start))
+							if err != nil {
+								b.Fatal(err)
+							}
+							last = seq
 						}
-						last = seq
-					}
-					rate(b, b.N*size)
-					lat.report(b, "")
+						rate(b, b.N*size)
+						lat.report(b, "")
+					})
 				})
-			})
+			}
 		}
 	}
 }
@@ -301,14 +316,15 @@ func rawBatch(nc *nats.Conn, msgs []*nats.Msg) (uint64, error) {
 // publishing asynchronously and waiting for its acknowledgement (what Append
 // could do instead, see BENCHMARKS.md).
 func BenchmarkAppendConcurrentOptions(b *testing.B) {
+	be := the
 	for _, st := range storages {
 		b.Run("storage="+st.name+"/method=raw-sync-64", func(b *testing.B) {
-			nc := connect(b)
+			nc := be.connect(b)
 			js, err := jetstream.New(nc)
 			if err != nil {
 				b.Fatal(err)
 			}
-			name, _ := newStore(b, manager(b, nc), st.typ)
+			name, _ := be.newStore(b, manager(b, nc), st.typ)
 			ctx := context.Background()
 			var next atomic.Int64
 			var failed atomic.Value
@@ -336,7 +352,7 @@ func BenchmarkAppendConcurrentOptions(b *testing.B) {
 			rate(b, b.N)
 		})
 		b.Run("storage="+st.name+"/method=raw-async-64", func(b *testing.B) {
-			nc := connect(b)
+			nc := be.connect(b)
 			var errs atomic.Int64
 			js, err := jetstream.New(nc,
 				jetstream.WithPublishAsyncMaxPending(appenders),
@@ -344,11 +360,11 @@ func BenchmarkAppendConcurrentOptions(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			name, _ := newStore(b, manager(b, nc), st.typ)
+			name, _ := be.newStore(b, manager(b, nc), st.typ)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				if _, err := js.PublishMsgAsync(rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)); err != nil {
+				if _, err := js.PublishMsgAsync(rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1), jetstream.WithStallWait(stallWait)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -364,12 +380,12 @@ func BenchmarkAppendConcurrentOptions(b *testing.B) {
 			rate(b, b.N)
 		})
 		b.Run("storage="+st.name+"/method=raw-async-wait-64", func(b *testing.B) {
-			nc := connect(b)
+			nc := be.connect(b)
 			js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncWindow))
 			if err != nil {
 				b.Fatal(err)
 			}
-			name, _ := newStore(b, manager(b, nc), st.typ)
+			name, _ := be.newStore(b, manager(b, nc), st.typ)
 			var next atomic.Int64
 			var failed atomic.Value
 			b.ReportAllocs()

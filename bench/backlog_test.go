@@ -20,11 +20,11 @@ import (
 // at most its MaxAckPending events (1000) in the client, however long the
 // backlog. No raw side: it is a bound, not a ratio.
 func BenchmarkBacklog(b *testing.B) {
-	for _, n := range sizes() {
+	for _, n := range the.sizes() {
 		for _, kind := range []string{"durable-watch", "react"} {
 			b.Run("events="+sizeName(n)+"/"+kind, func(b *testing.B) {
 				f := getFixture(b, jetstream.FileStorage, n)
-				m := manager(b, connect(b))
+				m := manager(b, the.connect(b))
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 				defer cancel()
 				s, err := m.GetEventStore(ctx, f.name)

@@ -92,64 +92,66 @@ func rawOrderedRead(ctx context.Context, js jetstream.JetStream, stream jetstrea
 // and decodes the same messages. live-heap-MB shows whether memory stays
 // flat as the store grows.
 func BenchmarkEvolveStore(b *testing.B) {
-	for _, st := range storages {
-		for _, size := range sizes() {
-			b.Run(fmt.Sprintf("storage=%s/events=%s", st.name, sizeName(size)), func(b *testing.B) {
-				f := getFixture(b, st.typ, size)
-				ctx := context.Background()
-				pair(b, func(b *testing.B) {
-					m := manager(b, connect(b))
-					s, err := m.GetEventStore(ctx, f.name)
-					if err != nil {
-						b.Fatal(err)
-					}
-					var allocs allocCounter
-					heap := startHeapPeak()
-					allocs.begin()
-					b.ResetTimer()
-					for b.Loop() {
-						o := &libOrder{}
-						last, err := s.Evolve(ctx, o)
+	for _, be := range backends(b) {
+		for _, st := range storages {
+			for _, size := range be.sizes() {
+				b.Run(fmt.Sprintf("%sstorage=%s/events=%s", be.prefix, st.name, sizeName(size)), func(b *testing.B) {
+					f := be.fixture(b, st.typ, size, shapeOrders)
+					ctx := context.Background()
+					pair(b, func(b *testing.B) {
+						m := manager(b, be.connect(b))
+						s, err := m.GetEventStore(ctx, f.name)
 						if err != nil {
 							b.Fatal(err)
 						}
-						if o.Events != f.events || last != uint64(f.events) {
-							b.Fatalf("evolved %d events up to %d, want %d", o.Events, last, f.events)
+						var allocs allocCounter
+						heap := startHeapPeak()
+						allocs.begin()
+						b.ResetTimer()
+						for b.Loop() {
+							o := &libOrder{}
+							last, err := s.Evolve(ctx, o)
+							if err != nil {
+								b.Fatal(err)
+							}
+							if o.Events != f.events || last != uint64(f.events) {
+								b.Fatalf("evolved %d events up to %d, want %d", o.Events, last, f.events)
+							}
 						}
-					}
-					b.StopTimer()
-					allocs.report(b, b.N*f.events)
-					heap.report(b)
-					rate(b, b.N*f.events)
-				}, func(b *testing.B) {
-					nc := connect(b)
-					js, err := jetstream.New(nc)
-					if err != nil {
-						b.Fatal(err)
-					}
-					stream, err := js.Stream(ctx, "ES_"+f.name)
-					if err != nil {
-						b.Fatal(err)
-					}
-					var allocs allocCounter
-					heap := startHeapPeak()
-					allocs.begin()
-					b.ResetTimer()
-					for b.Loop() {
-						o := &Order{}
-						if err := rawOrderedRead(ctx, js, stream, nil, o); err != nil {
+						b.StopTimer()
+						allocs.report(b, b.N*f.events)
+						heap.report(b)
+						rate(b, b.N*f.events)
+					}, func(b *testing.B) {
+						nc := be.connect(b)
+						js, err := jetstream.New(nc)
+						if err != nil {
 							b.Fatal(err)
 						}
-						if o.Events != f.events || o.Last != uint64(f.events) {
-							b.Fatalf("read %d events up to %d, want %d", o.Events, o.Last, f.events)
+						stream, err := js.Stream(ctx, "ES_"+f.name)
+						if err != nil {
+							b.Fatal(err)
 						}
-					}
-					b.StopTimer()
-					allocs.report(b, b.N*f.events)
-					heap.report(b)
-					rate(b, b.N*f.events)
+						var allocs allocCounter
+						heap := startHeapPeak()
+						allocs.begin()
+						b.ResetTimer()
+						for b.Loop() {
+							o := &Order{}
+							if err := rawOrderedRead(ctx, js, stream, nil, o); err != nil {
+								b.Fatal(err)
+							}
+							if o.Events != f.events || o.Last != uint64(f.events) {
+								b.Fatalf("read %d events up to %d, want %d", o.Events, o.Last, f.events)
+							}
+						}
+						b.StopTimer()
+						allocs.report(b, b.N*f.events)
+						heap.report(b)
+						rate(b, b.N*f.events)
+					})
 				})
-			})
+			}
 		}
 	}
 }

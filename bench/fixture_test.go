@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/synadia-labs/rita"
+	"github.com/synadia-labs/rita/ritatest"
 )
 
 // Environment variables the suite reads.
@@ -36,13 +37,25 @@ const (
 // when the workload changes, so stores kept in RITA_BENCH_DIR are rebuilt.
 const fixtureVersion = "4"
 
-// suite is the one embedded server of a benchmark process (see
-// startServer) and its clients.
-type suite struct {
-	url string
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	dir string
+// backend is a deployment the benchmarks run on, and its clients: the one
+// embedded server of the process (the), or a JetStream cluster of three
+// embedded servers on loopback whose stores have three replicas
+// (replicated).
+type backend struct {
+	// prefix starts the names of the sub-benchmarks run on this backend:
+	// empty for the single server (so the names of the figures measured
+	// before clusters were added stay the same), "replicas=3/" for the
+	// cluster.
+	prefix   string
+	replicas int
+	url      string // what clients connect to
+	nc       *nats.Conn
+	js       jetstream.JetStream
+
+	// Of a cluster: every stream leader is moved to leader, one of the
+	// servers clients do not connect to (see placeLeader).
+	cluster *ritatest.Cluster
+	leader  string
 
 	mu       sync.Mutex
 	fixtures map[string]*fixtureOnce
@@ -54,7 +67,12 @@ type fixtureOnce struct {
 	err  error
 }
 
-var the *suite
+// the is the single server of the process.
+var the *backend
+
+// cleanups are run, last first, when the process ends: they stop the
+// cluster, if one was started.
+var cleanups []func()
 
 func TestMain(m *testing.M) {
 	code, err := run(m)
@@ -94,14 +112,19 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	the = &suite{url: url, nc: nc, js: js, dir: dir, fixtures: map[string]*fixtureOnce{}}
+	the = &backend{replicas: 1, url: url, nc: nc, js: js, fixtures: map[string]*fixtureOnce{}}
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
 	return m.Run(), nil
 }
 
-// connect returns a new connection to the suite's server, closed when b ends.
-func connect(b testing.TB) *nats.Conn {
+// connect returns a new connection to the backend, closed when b ends.
+func (be *backend) connect(b testing.TB) *nats.Conn {
 	b.Helper()
-	nc, err := nats.Connect(the.url)
+	nc, err := nats.Connect(be.url)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,10 +155,19 @@ var storages = []struct {
 	{"mem", jetstream.MemoryStorage},
 }
 
-// sizes are the store sizes of the read benchmarks: 1k entities of 100
-// events, and (with RITA_BENCH_LARGE=1) 10k entities of 100 events.
-func sizes() []int {
-	if os.Getenv(envLarge) == "1" {
+// sizes are the store sizes of the read benchmarks on be. On the single
+// server: 1k entities of 100 events, and (with RITA_BENCH_LARGE=1) 10k
+// entities of 100 events. On the cluster, which holds every event three
+// times and rebuilds its stores in every process: 100 entities, and 1k with
+// RITA_BENCH_LARGE=1.
+func (be *backend) sizes() []int {
+	large := os.Getenv(envLarge) == "1"
+	switch {
+	case be.replicas > 1 && large:
+		return []int{100_000}
+	case be.replicas > 1:
+		return []int{10_000}
+	case large:
 		return []int{100_000, 1_000_000}
 	}
 	return []int{100_000}
@@ -148,15 +180,68 @@ func sizeName(n int) string {
 	return strconv.Itoa(n/1000) + "k"
 }
 
+// shape is what the events of each entity of a fixture look like.
+type shape struct {
+	name string
+	// types is the number of event types of an entity's 100 events: 4 (an
+	// order-placed, then item-added and item-removed in turn, an
+	// order-shipped last), 2 (item-added and item-removed in turn) or 1
+	// (all item-added). Each event type of an entity is a subject of its
+	// own.
+	types int
+	// expect: each event carries the expectation Model.Decide would have
+	// stamped it with, the sequence of the entity's event before it.
+	expect bool
+}
+
+// The shapes of the fixtures. shapeOrders is the workload of the pairs;
+// the others are what a new user's entities may look like
+// (BenchmarkLoadEntityShapes).
+var (
+	shapeOrders         = shape{name: "types=4/expect=yes", types: 4, expect: true}
+	shapeOrdersNoExpect = shape{name: "types=4/expect=no", types: 4}
+	shapeTwo            = shape{name: "types=2/expect=yes", types: 2, expect: true}
+	shapeOne            = shape{name: "types=1/expect=yes", types: 1, expect: true}
+	shapeOneNoExpect    = shape{name: "types=1/expect=no", types: 1}
+	shapes              = []shape{shapeOrders, shapeOrdersNoExpect, shapeTwo, shapeOne, shapeOneNoExpect}
+)
+
+// suffix tells the store of a shape from the others; empty for
+// shapeOrders, whose stores keep the names they had before shapes.
+func (s shape) suffix() string {
+	if s == shapeOrders {
+		return ""
+	}
+	suf := "_t" + strconv.Itoa(s.types)
+	if !s.expect {
+		suf += "_noexp"
+	}
+	return suf
+}
+
+// event returns the k-th event (0-based) of order n in this shape.
+func (s shape) event(n, k int) (string, any) {
+	switch s.types {
+	case 1:
+		return typeAdded, pad(&ItemAdded{SKU: "sku-" + strconv.Itoa(k), Qty: 1 + k%5, Price: 100 * k})
+	case 2:
+		if k%2 == 0 {
+			return typeAdded, pad(&ItemAdded{SKU: "sku-" + strconv.Itoa(k), Qty: 1 + k%5, Price: 100 * k})
+		}
+		return typeRemoved, pad(&ItemRemoved{SKU: "sku-" + strconv.Itoa(k-1), Qty: 1})
+	}
+	return orderEvent(n, k)
+}
+
 // fixture is a prebuilt store of events: entities order.1 ... order.<entities>
 // with eventsPerEntity events each, interleaved round robin, so that event j
 // (0-based) belongs to order.(j%entities+1). Every entity's events span the
-// whole store, the worst case for reading one of them. Each event carries the
-// expectation Model.Decide would have stamped it with: the sequence of the
-// entity's event before it.
+// whole store, the worst case for reading one of them.
 type fixture struct {
+	be       *backend
 	name     string // store name
 	storage  jetstream.StorageType
+	shape    shape
 	events   int
 	entities int
 }
@@ -170,24 +255,35 @@ func (f *fixture) entitySeqs(n int) []uint64 {
 	return seqs
 }
 
-// getFixture returns the store of events events in storage typ, building
-// it on first use in this process (or reusing one kept in RITA_BENCH_DIR).
+// getFixture returns the store of events events of shapeOrders in storage
+// typ on the single server.
 func getFixture(b testing.TB, typ jetstream.StorageType, events int) *fixture {
+	b.Helper()
+	return the.fixture(b, typ, events, shapeOrders)
+}
+
+// fixture returns the store of events events of shape sh in storage typ,
+// building it on first use in this process (or reusing one kept in
+// RITA_BENCH_DIR, on the single server).
+func (be *backend) fixture(b testing.TB, typ jetstream.StorageType, events int, sh shape) *fixture {
 	b.Helper()
 	kind := "file"
 	if typ == jetstream.MemoryStorage {
 		kind = "mem"
 	}
-	name := "fx_" + kind + "_" + sizeName(events)
-	the.mu.Lock()
-	fo, ok := the.fixtures[name]
+	name := "fx_" + kind + "_" + sizeName(events) + sh.suffix()
+	if be.replicas > 1 {
+		name = "fx" + strconv.Itoa(be.replicas) + name[2:]
+	}
+	be.mu.Lock()
+	fo, ok := be.fixtures[name]
 	if !ok {
 		fo = &fixtureOnce{}
-		the.fixtures[name] = fo
+		be.fixtures[name] = fo
 	}
-	the.mu.Unlock()
+	be.mu.Unlock()
 	fo.once.Do(func() {
-		f := &fixture{name: name, storage: typ, events: events, entities: events / eventsPerEntity}
+		f := &fixture{be: be, name: name, storage: typ, shape: sh, events: events, entities: events / eventsPerEntity}
 		start := time.Now()
 		built, err := f.ensure(context.Background())
 		if err != nil {
@@ -208,7 +304,8 @@ func getFixture(b testing.TB, typ jetstream.StorageType, events int) *fixture {
 // ensure makes sure the store exists and holds the fixture's events; it
 // reports whether it had to build it.
 func (f *fixture) ensure(ctx context.Context) (bool, error) {
-	stream, err := the.js.Stream(ctx, "ES_"+f.name)
+	js := f.be.js
+	stream, err := js.Stream(ctx, "ES_"+f.name)
 	if err == nil {
 		info, err := stream.Info(ctx)
 		if err != nil {
@@ -217,17 +314,20 @@ func (f *fixture) ensure(ctx context.Context) (bool, error) {
 		if info.Config.Metadata["rita-bench-fixture"] == fixtureVersion && info.State.Msgs == uint64(f.events) && info.State.FirstSeq == 1 {
 			return false, nil
 		}
-		if err := the.js.DeleteStream(ctx, "ES_"+f.name); err != nil {
+		if err := js.DeleteStream(ctx, "ES_"+f.name); err != nil {
 			return false, err
 		}
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return false, err
 	}
-	nc := the.nc
-	m, err := rita.New(nc)
+	m, err := rita.New(f.be.nc)
 	if err != nil {
 		return false, err
 	}
+	// A replicated store is filled with one replica, then given the others:
+	// a clustered stream refuses asynchronous publishes that carry
+	// expectations on a subject with publishes in flight, and one at a time
+	// takes minutes.
 	if _, err := m.CreateEventStore(ctx, rita.EventStoreConfig{
 		Name:     f.name,
 		Storage:  f.storage,
@@ -235,20 +335,38 @@ func (f *fixture) ensure(ctx context.Context) (bool, error) {
 	}); err != nil {
 		return false, err
 	}
-	return true, f.fill(ctx)
+	if err := f.fill(ctx); err != nil {
+		return false, err
+	}
+	if f.be.replicas > 1 {
+		info, err := f.be.streamInfo(ctx, "ES_"+f.name)
+		if err != nil {
+			return false, err
+		}
+		cfg := info.Config
+		cfg.Replicas = f.be.replicas
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return false, fmt.Errorf("add replicas: %w", err)
+		}
+	}
+	// Every replica holds every event before the benchmarks read.
+	if err := f.be.placeLeader(ctx, f.name); err != nil {
+		return false, fmt.Errorf("place the leader: %w", err)
+	}
+	return true, nil
 }
 
 // fill publishes the fixture's events with the fastest raw publish there is:
 // asynchronous, 256 in flight.
 func (f *fixture) fill(ctx context.Context) error {
-	js, err := jetstream.New(the.nc, jetstream.WithPublishAsyncMaxPending(256))
+	js, err := jetstream.New(f.be.nc, jetstream.WithPublishAsyncMaxPending(256))
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	for j := 0; j < f.events; j++ {
 		n, k := j%f.entities+1, j/f.entities
-		typ, v := orderEvent(n, k)
+		typ, v := f.shape.event(n, k)
 		data, err := json.Marshal(v)
 		if err != nil {
 			return err
@@ -263,15 +381,17 @@ func (f *fixture) fill(ctx context.Context) error {
 		msg := &nats.Msg{
 			Subject: "$ES." + f.name + "." + entity + "." + typ,
 			Header: nats.Header{
-				"Nats-Msg-Id":                         {nuid.Next()},
-				"Rita-Type":                           {typ},
-				"Rita-Entity":                         {entity},
-				"Rita-Time":                           {now.Add(time.Duration(j) * time.Microsecond).Format(time.RFC3339Nano)},
-				"Rita-Codec":                          {"json"},
-				"Nats-Expected-Last-Subject-Sequence": {strconv.Itoa(prev)},
-				"Nats-Expected-Last-Subject-Sequence-Subject": {"$ES." + f.name + "." + entity + ".*"},
+				"Nats-Msg-Id": {nuid.Next()},
+				"Rita-Type":   {typ},
+				"Rita-Entity": {entity},
+				"Rita-Time":   {now.Add(time.Duration(j) * time.Microsecond).Format(time.RFC3339Nano)},
+				"Rita-Codec":  {"json"},
 			},
 			Data: data,
+		}
+		if f.shape.expect {
+			msg.Header["Nats-Expected-Last-Subject-Sequence"] = []string{strconv.Itoa(prev)}
+			msg.Header["Nats-Expected-Last-Subject-Sequence-Subject"] = []string{"$ES." + f.name + "." + entity + ".*"}
 		}
 		// A busy machine can take longer than the default 200 ms to make room.
 		if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second)); err != nil {
@@ -283,7 +403,7 @@ func (f *fixture) fill(ctx context.Context) error {
 	case <-time.After(5 * time.Minute):
 		return errors.New("publish did not complete")
 	}
-	stream, err := the.js.Stream(ctx, "ES_"+f.name)
+	stream, err := f.be.js.Stream(ctx, "ES_"+f.name)
 	if err != nil {
 		return err
 	}

@@ -24,16 +24,18 @@ const loadEntity = 42
 // the fastest raw read of the same events found (a direct batch get, see
 // BenchmarkLoadEntityOptions for the others).
 func BenchmarkLoadEntity(b *testing.B) {
-	for _, st := range storages {
-		for _, size := range sizes() {
-			b.Run(fmt.Sprintf("storage=%s/events=%s", st.name, sizeName(size)), func(b *testing.B) {
-				f := getFixture(b, st.typ, size)
-				pair(b, func(b *testing.B) {
-					loadLib(b, f)
-				}, func(b *testing.B) {
-					loadRaw(b, f, rawBatchGetLoad)
+	for _, be := range backends(b) {
+		for _, st := range storages {
+			for _, size := range be.sizes() {
+				b.Run(fmt.Sprintf("%sstorage=%s/events=%s", be.prefix, st.name, sizeName(size)), func(b *testing.B) {
+					f := be.fixture(b, st.typ, size, shapeOrders)
+					pair(b, func(b *testing.B) {
+						loadLib(b, f)
+					}, func(b *testing.B) {
+						loadRaw(b, f, rawBatchGetLoad)
+					})
 				})
-			})
+			}
 		}
 	}
 }
@@ -44,7 +46,7 @@ func BenchmarkLoadEntity(b *testing.B) {
 // following the expectations they carry.
 func BenchmarkLoadEntitySnapshot(b *testing.B) {
 	for _, st := range storages {
-		for _, size := range sizes() {
+		for _, size := range the.sizes() {
 			for _, tail := range []int{0, 1, 10} {
 				b.Run(fmt.Sprintf("storage=%s/events=%s/tail=%d", st.name, sizeName(size), tail), func(b *testing.B) {
 					f := getFixture(b, st.typ, size)
@@ -52,7 +54,7 @@ func BenchmarkLoadEntitySnapshot(b *testing.B) {
 					seqs := f.entitySeqs(loadEntity)
 					at := seqs[len(seqs)-1-tail]
 					ctx := context.Background()
-					m := manager(b, connect(b))
+					m := manager(b, the.connect(b))
 					s, err := m.GetEventStore(ctx, f.name)
 					if err != nil {
 						b.Fatal(err)
@@ -75,7 +77,7 @@ func BenchmarkLoadEntitySnapshot(b *testing.B) {
 // loadLib loads the entity with Evolve and the given options.
 func loadLib(b *testing.B, f *fixture, opts ...rita.EvolveOption) {
 	ctx := context.Background()
-	m := manager(b, connect(b))
+	m := manager(b, f.be.connect(b))
 	s, err := m.GetEventStore(ctx, f.name)
 	if err != nil {
 		b.Fatal(err)
@@ -112,7 +114,7 @@ type rawClient struct {
 
 func loadRaw(b *testing.B, f *fixture, load rawLoader) {
 	ctx := context.Background()
-	nc := connect(b)
+	nc := f.be.connect(b)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		b.Fatal(err)
@@ -376,7 +378,7 @@ func BenchmarkLoadEntityOptions(b *testing.B) {
 		{"raw-known-seqs", rawKnownSeqsLoad},
 	}
 	for _, st := range storages {
-		for _, size := range sizes() {
+		for _, size := range the.sizes() {
 			b.Run(fmt.Sprintf("storage=%s/events=%s", st.name, sizeName(size)), func(b *testing.B) {
 				f := getFixture(b, st.typ, size)
 				for _, r := range raws {
@@ -384,7 +386,7 @@ func BenchmarkLoadEntityOptions(b *testing.B) {
 				}
 				b.Run("method=last-lookup", func(b *testing.B) {
 					ctx := context.Background()
-					nc := connect(b)
+					nc := the.connect(b)
 					js, _ := jetstream.New(nc)
 					stream, err := js.Stream(ctx, "ES_"+f.name)
 					if err != nil {
@@ -403,7 +405,7 @@ func BenchmarkLoadEntityOptions(b *testing.B) {
 				})
 				b.Run("method=count-lookup", func(b *testing.B) {
 					ctx := context.Background()
-					nc := connect(b)
+					nc := the.connect(b)
 					body := []byte(`{"subjects_filter":"` + entitySubject(f, loadEntity) + `.*"}`)
 					var lat latencies
 					for b.Loop() {
@@ -418,7 +420,7 @@ func BenchmarkLoadEntityOptions(b *testing.B) {
 				})
 				b.Run("method=last-lookup-leader", func(b *testing.B) {
 					ctx := context.Background()
-					nc := connect(b)
+					nc := the.connect(b)
 					body := []byte(`{"last_by_subj":"` + entitySubject(f, loadEntity) + `.*"}`)
 					var lat latencies
 					for b.Loop() {

@@ -53,95 +53,97 @@ func waitApplied(b *testing.B, applied <-chan uint64, seq uint64) time.Time {
 // (the event can be applied before the append's acknowledgement arrives, so
 // the first time can be 0).
 func BenchmarkWatchLatency(b *testing.B) {
-	for _, st := range storages {
-		b.Run("storage="+st.name, func(b *testing.B) {
-			pair(b, func(b *testing.B) {
-				ctx := context.Background()
-				m := manager(b, connect(b))
-				_, s := newStore(b, m, st.typ)
-				model := &signalOrder{applied: make(chan uint64, 16)}
-				w, err := s.Watch(ctx, model)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer w.Stop()
-				var lat, e2e latencies
-				k := 0
-				for b.Loop() {
-					start := time.Now()
-					seq, err := s.Append(ctx, []*rita.Event{libEvent(1, k%eventsPerEntity)})
-					returned := time.Now()
+	for _, be := range backends(b) {
+		for _, st := range storages {
+			b.Run(be.prefix+"storage="+st.name, func(b *testing.B) {
+				pair(b, func(b *testing.B) {
+					ctx := context.Background()
+					m := manager(b, be.connect(b))
+					_, s := be.newStore(b, m, st.typ)
+					model := &signalOrder{applied: make(chan uint64, 16)}
+					w, err := s.Watch(ctx, model)
 					if err != nil {
 						b.Fatal(err)
 					}
-					at := waitApplied(b, model.applied, seq)
-					lat.add(max(0, at.Sub(returned)))
-					e2e.add(at.Sub(start))
-					k++
-				}
-				lat.report(b, "")
-				e2e.report(b, "e2e-")
-			}, func(b *testing.B) {
-				ctx := context.Background()
-				nc := connect(b)
-				js, err := jetstream.New(nc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				name, _ := newStore(b, manager(b, nc), st.typ)
-				stream, err := js.Stream(ctx, "ES_"+name)
-				if err != nil {
-					b.Fatal(err)
-				}
-				oc, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				it, err := oc.Messages()
-				if err != nil {
-					b.Fatal(err)
-				}
-				applied := make(chan uint64, 16)
-				var done sync.WaitGroup
-				done.Go(func() {
-					var mu sync.Mutex
-					o := &Order{}
-					for {
-						msg, err := it.Next()
+					defer w.Stop()
+					var lat, e2e latencies
+					k := 0
+					for b.Loop() {
+						start := time.Now()
+						seq, err := s.Append(ctx, []*rita.Event{libEvent(1, k%eventsPerEntity)})
+						returned := time.Now()
 						if err != nil {
-							return
+							b.Fatal(err)
 						}
-						mu.Lock()
-						err = rawApply(o, msg)
-						seq := o.Last
-						mu.Unlock()
-						if err != nil {
-							continue
-						}
-						applied <- seq
+						at := waitApplied(b, model.applied, seq)
+						lat.add(max(0, at.Sub(returned)))
+						e2e.add(at.Sub(start))
+						k++
 					}
+					lat.report(b, "")
+					e2e.report(b, "e2e-")
+				}, func(b *testing.B) {
+					ctx := context.Background()
+					nc := be.connect(b)
+					js, err := jetstream.New(nc)
+					if err != nil {
+						b.Fatal(err)
+					}
+					name, _ := be.newStore(b, manager(b, nc), st.typ)
+					stream, err := js.Stream(ctx, "ES_"+name)
+					if err != nil {
+						b.Fatal(err)
+					}
+					oc, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					it, err := oc.Messages()
+					if err != nil {
+						b.Fatal(err)
+					}
+					applied := make(chan uint64, 16)
+					var done sync.WaitGroup
+					done.Go(func() {
+						var mu sync.Mutex
+						o := &Order{}
+						for {
+							msg, err := it.Next()
+							if err != nil {
+								return
+							}
+							mu.Lock()
+							err = rawApply(o, msg)
+							seq := o.Last
+							mu.Unlock()
+							if err != nil {
+								continue
+							}
+							applied <- seq
+						}
+					})
+					defer func() {
+						it.Stop()
+						done.Wait()
+					}()
+					var lat, e2e latencies
+					k := 0
+					for b.Loop() {
+						start := time.Now()
+						ack, err := js.PublishMsg(ctx, rawMsg(name, 1, k%eventsPerEntity, -1))
+						returned := time.Now()
+						if err != nil {
+							b.Fatal(err)
+						}
+						at := waitApplied(b, applied, ack.Sequence)
+						lat.add(max(0, at.Sub(returned)))
+						e2e.add(at.Sub(start))
+						k++
+					}
+					lat.report(b, "")
+					e2e.report(b, "e2e-")
 				})
-				defer func() {
-					it.Stop()
-					done.Wait()
-				}()
-				var lat, e2e latencies
-				k := 0
-				for b.Loop() {
-					start := time.Now()
-					ack, err := js.PublishMsg(ctx, rawMsg(name, 1, k%eventsPerEntity, -1))
-					returned := time.Now()
-					if err != nil {
-						b.Fatal(err)
-					}
-					at := waitApplied(b, applied, ack.Sequence)
-					lat.add(max(0, at.Sub(returned)))
-					e2e.add(at.Sub(start))
-					k++
-				}
-				lat.report(b, "")
-				e2e.report(b, "e2e-")
 			})
-		})
+		}
 	}
 }

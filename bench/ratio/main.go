@@ -184,6 +184,23 @@ func report(w io.Writer, res results) {
 		}
 	}
 
+	// The same pairs on three replicas beside one.
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "One replica against three (replicas=3: a three-node cluster, Replicas: 3): lib/raw of each pair.")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-4s %-56s %-14s %10s %10s\n", "pair", "benchmark", "metric", "R1", "R3")
+	for _, t := range targets {
+		for _, n := range names {
+			if !strings.HasSuffix(n, "/impl=lib") || !strings.HasPrefix(n, t.bench+"/replicas=3/") {
+				continue
+			}
+			r3 := pairRatio(res, n, t)
+			r1 := pairRatio(res, strings.Replace(n, "/replicas=3/", "/", 1), t)
+			label := strings.TrimSuffix(strings.TrimPrefix(strings.Replace(n, "/replicas=3/", "/", 1), "Benchmark"), "/impl=lib")
+			fmt.Fprintf(w, "%-4s %-56s %-14s %10s %10s\n", t.pair, label, t.unit, r1, r3)
+		}
+	}
+
 	// Pair 5's targets are on the load itself: p50 <= 2 ms in the 1M-event
 	// store, and within 2x between 100k and 1M.
 	fmt.Fprintln(w)
@@ -244,6 +261,20 @@ func report(w io.Writer, res results) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "%-60s %16.1f %16.1f\n", k+": lib-raw", diff[k][0], diff[k][1])
 	}
+}
+
+// pairRatio is lib/raw (lib-raw for a "diff<=" target) of the medians of
+// t's metric for the library benchmark lib, or "-" without both sides.
+func pairRatio(res results, lib string, t target) string {
+	l := summarize(res[lib][t.unit])
+	r := summarize(res[strings.TrimSuffix(lib, "/impl=lib")+"/impl=raw"][t.unit])
+	if l.n == 0 || r.n == 0 {
+		return "-"
+	}
+	if t.kind == "diff<=" {
+		return fmt.Sprintf("%+.1f", l.median-r.median)
+	}
+	return fmt.Sprintf("%.3f", l.median/r.median)
 }
 
 func met(ok bool) string {
