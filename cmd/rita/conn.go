@@ -123,6 +123,21 @@ func (a *cli) open() (*session, error) {
 
 func (s *session) close() { s.nc.Close() }
 
+// openStore connects and opens the store the command names (its store
+// argument); the caller closes the session.
+func (a *cli) openStore(ctx context.Context) (*session, *rita.EventStore, error) {
+	s, err := a.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := s.store(ctx, a.args.store)
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	return s, st, nil
+}
+
 // store opens the store name; a missing one fails with the names of those
 // that exist.
 func (s *session) store(ctx context.Context, name string) (*rita.EventStore, error) {

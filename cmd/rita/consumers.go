@@ -102,15 +102,11 @@ func consumerOf(p rita.Progress) consumerJSON {
 }
 
 func (a *cli) consumers(ctx context.Context) error {
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	list, err := st.Durables(ctx)
 	if err != nil {
 		return err
@@ -165,15 +161,11 @@ func parkedOf(p *rita.ParkedEvent) parkedJSON {
 }
 
 func (a *cli) parkedList(ctx context.Context) error {
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	names := []string{a.args.consumer}
 	if a.args.consumer == "" {
 		list, err := st.Durables(ctx)
@@ -383,15 +375,11 @@ func (a *cli) confirm(question string) (bool, error) {
 }
 
 func (a *cli) rebuild(ctx context.Context) error {
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	if err := a.checkConsumer(ctx, st, a.args.consumer); err != nil {
 		return err
 	}

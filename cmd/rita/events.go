@@ -131,15 +131,11 @@ func (a *cli) events(ctx context.Context) error {
 	if a.args.last < 0 {
 		return withCode(exitUsage, fmt.Errorf("--last %d: want a count above 0", a.args.last))
 	}
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	var filters []rita.EvolveOption
 	if a.args.filter != "" {
 		filters = append(filters, rita.WithFilters(a.args.filter))
@@ -299,15 +295,11 @@ func (a *cli) entity(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	out := entityJSON{Entity: a.args.entity, Events: []eventJSON{}, Snapshots: []snapshotJSON{}}
 	p := a.newEventPrinter(dec, false)
 	for e, err := range st.RawEvents(ctx, rita.WithFilters(a.args.entity)) {

@@ -27,15 +27,11 @@ Example:
 }
 
 func (a *cli) snapshotList(ctx context.Context) error {
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	t := newTable(a.stdout, "ENTITY", "NAME", "VERSION", "SEQ", "EVENTS", "SIZE", "SAVED", "STALE")
 	n := 0
 	for snap, err := range st.Snapshots(ctx, a.args.entity) {
@@ -62,15 +58,11 @@ func (a *cli) snapshotList(ctx context.Context) error {
 }
 
 func (a *cli) snapshotDelete(ctx context.Context) error {
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	if !a.args.force {
 		ok, err := a.confirm(fmt.Sprintf("Delete snapshot %q of %s in store %s?", a.args.name, a.args.entity, a.args.store))
 		if err != nil || !ok {

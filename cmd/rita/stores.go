@@ -122,15 +122,11 @@ type infoJSON struct {
 }
 
 func (a *cli) info(ctx context.Context) error {
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	info, err := st.Info(ctx)
 	if err != nil {
 		return err

@@ -73,15 +73,11 @@ func (a *cli) bar(total int64, what string, bytes bool) *progressbar.ProgressBar
 }
 
 func (a *cli) export(ctx context.Context) error {
-	s, err := a.open()
+	s, st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := s.store(ctx, a.args.store)
-	if err != nil {
-		return err
-	}
 	var opts []rita.EvolveOption
 	total := int64(-1)
 	if a.args.filter != "" {
