@@ -33,7 +33,7 @@ type Consumer struct {
 	// Guard, if set, derives from a request's context one that a
 	// permission violation ends at once (jsapi.Denials.Guard), and the
 	// function that releases it.
-	Guard func(context.Context) (context.Context, context.CancelFunc)
+	Guard jsapi.GuardFunc
 }
 
 // ErrActive is returned by Rebuild and Delete while a process runs the
@@ -53,23 +53,12 @@ func (c *Consumer) do(ctx context.Context, what string, req func(context.Context
 
 // guard guards ctx with Guard, if set.
 func (c *Consumer) guard(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.Guard == nil {
-		return ctx, func() {}
-	}
-	return c.Guard(ctx)
+	return c.Guard.Guard(ctx)
 }
 
 // denied returns the permission violation that ended ctx, if one did and
 // err is not nil; otherwise err.
-func denied(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if d := jsapi.DeniedBy(ctx); d != nil {
-		return d
-	}
-	return err
-}
+func denied(ctx context.Context, err error) error { return jsapi.DeniedOr(ctx, err) }
 
 // Info returns the consumer's info; a consumer that was never made fails
 // with an error matching jetstream.ErrConsumerNotFound.

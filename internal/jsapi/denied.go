@@ -287,3 +287,28 @@ func Cause(ctx context.Context, nc *nats.Conn, scope *Scope, err error) error {
 	}
 	return err
 }
+
+// GuardFunc derives from a call's context one that a permission violation
+// of the call's scope ends at once (Denials.Guard with a scope bound), and
+// the function that releases it. A nil GuardFunc guards nothing.
+type GuardFunc func(context.Context) (context.Context, context.CancelFunc)
+
+// Guard guards ctx with g, if set.
+func (g GuardFunc) Guard(ctx context.Context) (context.Context, context.CancelFunc) {
+	if g == nil {
+		return ctx, func() {}
+	}
+	return g(ctx)
+}
+
+// DeniedOr returns the permission violation that ended ctx, if one did and
+// err is not nil; otherwise err.
+func DeniedOr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if d := DeniedBy(ctx); d != nil {
+		return d
+	}
+	return err
+}

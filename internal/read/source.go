@@ -36,28 +36,17 @@ type Source struct {
 	// Guard, if set, derives from a read's context one that a permission
 	// violation of the store ends at once (jsapi.Denials.Guard), and the
 	// function that releases it.
-	Guard func(context.Context) (context.Context, context.CancelFunc)
+	Guard jsapi.GuardFunc
 }
 
 // guard guards ctx with Guard, if set.
 func (src *Source) guard(ctx context.Context) (context.Context, context.CancelFunc) {
-	if src.Guard == nil {
-		return ctx, func() {}
-	}
-	return src.Guard(ctx)
+	return src.Guard.Guard(ctx)
 }
 
 // denied returns the permission violation that ended ctx, if one did and
 // err is not nil; otherwise err.
-func denied(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if d := jsapi.DeniedBy(ctx); d != nil {
-		return d
-	}
-	return err
-}
+func denied(ctx context.Context, err error) error { return jsapi.DeniedOr(ctx, err) }
 
 // notifier returns the retry notification for what.
 func (src *Source) notifier(what string) func(int, error) {
