@@ -134,39 +134,37 @@ func (s *EventStore) decideWithRetry(ctx context.Context, model DeciderEvolver, 
 		op = "decide_and_evolve_with_retry"
 	}
 	ctx, span := s.tel.startDecide(ctx, op, s.name, cmd)
-	attempt := 0
-	events, seq, err := s.retryDecide(ctx, model, cmd, evolve, cfg, &attempt)
-	s.tel.decided(span, events, seq, attempt, err)
+	events, seq, attempts, err := s.retryDecide(ctx, model, cmd, evolve, cfg)
+	s.tel.decided(span, events, seq, attempts, err)
 	return events, seq, err
 }
 
-// retryDecide is decideWithRetry within its span; attempt counts the
-// attempts made.
-func (s *EventStore) retryDecide(ctx context.Context, model DeciderEvolver, cmd *Command, evolve bool, cfg *config, attempt *int) ([]*Event, uint64, error) {
-	for *attempt = 1; ; *attempt++ {
-		attempt := *attempt
+// retryDecide is decideWithRetry within its span; it also returns the
+// number of attempts made.
+func (s *EventStore) retryDecide(ctx context.Context, model DeciderEvolver, cmd *Command, evolve bool, cfg *config) ([]*Event, uint64, int, error) {
+	for attempt := 1; ; attempt++ {
 		events, seq, err := s.decideOnce(ctx, model, cmd)
 		if err == nil {
 			if evolve && len(events) > 0 {
-				return events, seq, evolveStored(model, events, seq)
+				return events, seq, attempt, evolveStored(model, events, seq)
 			}
-			return events, seq, nil
+			return events, seq, attempt, nil
 		}
 		if events == nil || !errors.Is(err, ErrSequenceConflict) {
 			// A decider's own error (no events) is never retried.
-			return nil, 0, err
+			return nil, 0, attempt, err
 		}
 		if attempt >= cfg.maxAttempts {
-			return nil, 0, fmt.Errorf("rita: decide: gave up after %s: %w", attempts(attempt), err)
+			return nil, 0, attempt, fmt.Errorf("rita: decide: gave up after %s: %w", attempts(attempt), err)
 		}
 		if cfg.notify != nil {
 			cfg.notify(attempt, err)
 		}
 		if werr := jsapi.Wait(ctx, cfg.backoff.Delay(attempt)); werr != nil {
-			return nil, 0, fmt.Errorf("rita: decide: %w while waiting to retry after %s: %w", werr, attempts(attempt), err)
+			return nil, 0, attempt, fmt.Errorf("rita: decide: %w while waiting to retry after %s: %w", werr, attempts(attempt), err)
 		}
 		if err := s.catchUp(ctx, model, events, cfg.retryFilters); err != nil {
-			return nil, 0, fmt.Errorf("rita: decide: catching up after a sequence conflict (attempt %d): %w", attempt, err)
+			return nil, 0, attempt, fmt.Errorf("rita: decide: catching up after a sequence conflict (attempt %d): %w", attempt, err)
 		}
 	}
 }

@@ -228,9 +228,8 @@ func (m *Manager) newRing(store string, replicas int) *keys.Ring {
 // with its entity's key (made if the entity has none), and checks their
 // sizes again. It changes msgs only if it succeeds for all of them.
 func (s *EventStore) seal(ctx context.Context, events []*Event, msgs []*nats.Msg) error {
-	sealed := make([][]byte, len(msgs))
-	versions := make([]uint64, len(msgs))
-	any := false
+	var sealed [][]byte // made at the first personal event
+	var versions []uint64
 	for i, e := range events {
 		if !s.m.enc.personal[e.Type] {
 			continue
@@ -239,13 +238,15 @@ func (s *EventStore) seal(ctx context.Context, events []*Event, msgs []*nats.Msg
 		if err != nil {
 			return fmt.Errorf("%w: event %d (entity %s): %w", ErrEncryptionKey, i, e.Entity, err)
 		}
+		if sealed == nil {
+			sealed, versions = make([][]byte, len(msgs)), make([]uint64, len(msgs))
+		}
 		if sealed[i], err = keys.Seal(aead, msgs[i].Data, keys.EventAD(e.Entity, e.Type)); err != nil {
 			return fmt.Errorf("%w: event %d (entity %s): %w", ErrEncryptionKey, i, e.Entity, err)
 		}
 		versions[i] = version
-		any = true
 	}
-	if !any {
+	if sealed == nil {
 		return nil
 	}
 	maxPayload := s.m.nc.MaxPayload()
