@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -261,60 +262,113 @@ func (r *Ordered) pull(ctx context.Context, idle time.Duration) (jetstream.Msg, 
 	if idle <= 0 {
 		return r.it.Next(jetstream.NextContext(ctx))
 	}
-	if ctx.Done() == nil {
-		// ctx cannot end: a timer is cheaper than a context.
-		msg, err := r.it.Next(jetstream.NextMaxWait(idle))
-		if errors.Is(err, nats.ErrTimeout) {
-			return nil, ErrIdle
-		}
-		return msg, err
-	}
 	ictx := r.idler.arm(ctx, idle)
 	msg, err := r.it.Next(jetstream.NextContext(ictx))
-	idled := r.idler.disarm()
-	if err != nil && ctx.Err() == nil && idled {
+	r.idler.disarm()
+	if err != nil && ctx.Err() == nil && r.idler.idled() {
 		return nil, ErrIdle
 	}
 	return msg, err
 }
 
-// idler is a context that ends idle after it is armed, unless disarmed
-// first, and its parent's end. It is made again only when its parent
-// changes or it ended: a read pays for one context and one timer, not one
-// per message.
+// idler bounds each wait for a message by an idle time without paying for a
+// timer per message: one context and one watchdog timer serve a whole read.
+// Every wait turns a counter odd when it starts and even when it ends; the
+// watchdog looks at it every half idle time and ends the context (with the
+// cause ErrIdle) when it has seen the same wait in progress at three looks
+// in a row, that is after between one and one and a half idle times of
+// waiting. Time spent outside a wait (the caller handling a message) never
+// counts.
 type idler struct {
 	parent context.Context
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	timer  *time.Timer
+	idle   time.Duration
+	dog    *watchdog
 }
 
-// arm returns the context, ending idle from now (or with parent).
+// idleLooks is how many looks of the watchdog, half an idle time apart,
+// must see one wait in progress before it ends it.
+const idleLooks = 3
+
+// arm starts a wait and returns the context that ends it when it idles
+// (or when parent ends).
 func (i *idler) arm(parent context.Context, idle time.Duration) context.Context {
-	if i.parent != parent || i.ctx.Err() != nil {
+	if i.parent != parent || i.idle != idle || i.ctx.Err() != nil {
 		i.release()
-		i.parent = parent
+		i.parent, i.idle = parent, idle
 		i.ctx, i.cancel = context.WithCancelCause(parent)
-		cancel := i.cancel
-		i.timer = time.AfterFunc(idle, func() { cancel(ErrIdle) })
-		return i.ctx
+		i.dog = newWatchdog(i.cancel, idle)
 	}
-	i.timer.Reset(idle)
+	i.dog.waits.Add(1)
 	return i.ctx
 }
 
-// disarm stops the idle timer; it reports whether the idle time ran out.
-func (i *idler) disarm() bool {
-	i.timer.Stop()
-	return errors.Is(context.Cause(i.ctx), ErrIdle)
+// disarm ends the wait arm started.
+func (i *idler) disarm() { i.dog.waits.Add(1) }
+
+// idled reports whether the watchdog ended the context.
+func (i *idler) idled() bool {
+	return i.ctx != nil && errors.Is(context.Cause(i.ctx), ErrIdle)
 }
 
-// release ends the context and its timer.
+// watchdog ends a wait, counted by waits, that lasts longer than an idle
+// time.
+type watchdog struct {
+	waits  atomic.Uint64 // odd while a wait is in progress
+	cancel context.CancelCauseFunc
+	period time.Duration
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+	seen    uint64 // the wait in progress at the last look
+	looks   int    // how many looks in a row saw it
+}
+
+func newWatchdog(cancel context.CancelCauseFunc, idle time.Duration) *watchdog {
+	d := &watchdog{cancel: cancel, period: max(idle/2, time.Millisecond)}
+	d.mu.Lock()
+	d.timer = time.AfterFunc(d.period, d.look)
+	d.mu.Unlock()
+	return d
+}
+
+// look is the timer's function.
+func (d *watchdog) look() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	switch w := d.waits.Load(); {
+	case w%2 == 0:
+		d.looks = 0
+	case w != d.seen:
+		d.seen, d.looks = w, 1
+	default:
+		d.looks++
+	}
+	if d.looks >= idleLooks {
+		d.cancel(ErrIdle)
+		return
+	}
+	d.timer.Reset(d.period)
+}
+
+func (d *watchdog) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	d.timer.Stop()
+}
+
+// release ends the context and its watchdog.
 func (i *idler) release() {
 	if i.cancel != nil {
-		i.timer.Stop()
+		i.dog.stop()
 		i.cancel(context.Canceled)
-		i.parent, i.ctx, i.cancel, i.timer = nil, nil, nil, nil
+		i.parent, i.ctx, i.cancel, i.idle, i.dog = nil, nil, nil, 0, nil
 	}
 }
 

@@ -19,12 +19,16 @@ import (
 // does (Bound). Either way it always ends, also while events keep being
 // appended.
 func Read(ctx context.Context, src *Source, spec *Spec, fn func(*Msg) error) error {
-	ctx, release := src.guard(ctx)
+	gctx, release := src.guard(ctx)
 	defer release()
-	return denied(ctx, read(ctx, src, spec, fn))
+	return denied(gctx, read(gctx, ctx, src, spec, fn))
 }
 
-func read(ctx context.Context, src *Source, spec *Spec, fn func(*Msg) error) error {
+// read is Read under the guard's context ctx, derived from the caller's.
+// The caller's own context is checked before each message too: the end of
+// a context reaches those derived from it a moment later, and a read whose
+// messages are at hand would go on delivering meanwhile.
+func read(ctx, caller context.Context, src *Source, spec *Spec, fn func(*Msg) error) error {
 	var target uint64
 	if src.Replicated {
 		var err error
@@ -55,6 +59,9 @@ func read(ctx context.Context, src *Source, spec *Spec, fn func(*Msg) error) err
 	for {
 		if src.Replicated && max(r.Last(), spec.After) >= target || !src.Replicated && delivered >= pending {
 			return nil
+		}
+		if err := caller.Err(); err != nil {
+			return err
 		}
 		msg, err := r.Next(ctx, idle)
 		if errors.Is(err, ErrIdle) {

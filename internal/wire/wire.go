@@ -118,7 +118,22 @@ func SplitEventSubject(subject string) (entity, typ string, ok bool) {
 // published to: non-empty UTF-8 without wildcards, dots, whitespace or
 // control characters.
 func ValidToken(tok string) bool {
-	if tok == "" || !utf8.ValidString(tok) {
+	if tok == "" {
+		return false
+	}
+	ascii := true
+	for i := 0; i < len(tok); i++ {
+		switch c := tok[i]; {
+		case c >= utf8.RuneSelf:
+			ascii = false
+		case c <= ' ' || c == 0x7f || c == '*' || c == '>' || c == '.':
+			return false
+		}
+	}
+	if ascii {
+		return true
+	}
+	if !utf8.ValidString(tok) {
 		return false
 	}
 	for _, r := range tok {
