@@ -57,6 +57,7 @@ type Registry struct {
 type entry struct {
 	init    func() any
 	typ     reflect.Type // the struct type; init returns *typ
+	ptr     reflect.Type // *typ
 	version int          // at least 1
 }
 
@@ -186,7 +187,7 @@ func checkType(name string, t *Type, c codec.Codec) (entry, error) {
 		return entry{}, fmt.Errorf("%w %q: zero %s does not round-trip through the %s codec: %w",
 			ErrTypeInvalid, name, rt, c.Name(), err)
 	}
-	return entry{init: t.Init, typ: rt.Elem(), version: max(t.Version, 1)}, nil
+	return entry{init: t.Init, typ: rt.Elem(), ptr: rt, version: max(t.Version, 1)}, nil
 }
 
 // callInit calls init, turning a panic into an error.
@@ -250,9 +251,9 @@ func (r *Registry) Init(name string) (any, error) {
 		return nil, fmt.Errorf("%w: %q", ErrTypeNotRegistered, name)
 	}
 	v := e.init()
-	if reflect.TypeOf(v) != reflect.PointerTo(e.typ) || reflect.ValueOf(v).IsNil() {
+	if reflect.TypeOf(v) != e.ptr || reflect.ValueOf(v).IsNil() {
 		return nil, fmt.Errorf("%w %q: Init returned %T, registered as %s",
-			ErrTypeInvalid, name, v, reflect.PointerTo(e.typ))
+			ErrTypeInvalid, name, v, e.ptr)
 	}
 	return v, nil
 }
