@@ -52,10 +52,10 @@ type backend struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 
-	// Of a cluster: every stream leader is moved to leader, one of the
-	// servers clients do not connect to (see placeLeader).
+	// Of a cluster: every stream leader is kept off avoid, the server
+	// clients connect to (see placeLeader).
 	cluster *ritatest.Cluster
-	leader  string
+	avoid   string
 
 	mu       sync.Mutex
 	fixtures map[string]*fixtureOnce

@@ -131,15 +131,20 @@ type target struct {
 	notice string
 }
 
+// targets are issue 12's (speed, round two): single appends and batches
+// kept at raw's speed, concurrent appends at 0.8 of a raw asynchronous
+// publisher, a whole-store replay within 5% of raw's time (events/s at
+// least 1/1.05 of raw's) and 3 allocations per event, Watch's p99 within
+// 10%. They hold on one replica and on three alike.
 var targets = []target{
 	{"1", "BenchmarkAppend", "events/s", "ratio>=", 0.95, "Append one event with Expect vs raw sync publish"},
 	{"2", "BenchmarkAppendConcurrent", "events/s", "ratio>=", 0.8, "64 goroutines Append vs raw async publish, window 256"},
 	{"3", "BenchmarkAppendBatch", "events/s", "ratio>=", 0.95, "Append 10/100 events vs raw atomic batch"},
-	{"4", "BenchmarkEvolveStore", "events/s", "ratio>=", 0.95, "Evolve whole store vs raw ordered consumer"},
+	{"4", "BenchmarkEvolveStore", "events/s", "ratio>=", 0.952, "Evolve whole store vs raw ordered consumer (time <= 1.05x)"},
 	{"5", "BenchmarkLoadEntity", "p50-µs", "ratio<=", 0, "Evolve of order.42 vs fastest raw read (no target on the ratio)"},
-	{"6", "BenchmarkWatchLatency", "p99-µs", "ratio<=", 1.2, "Append returned -> model applied, p99"},
-	{"6", "BenchmarkWatchLatency", "e2e-p99-µs", "ratio<=", 1.2, "Append called -> model applied, p99"},
-	{"7", "BenchmarkEvolveStore", "allocs/event", "diff<=", 5, "allocations per decoded event above raw"},
+	{"6", "BenchmarkWatchLatency", "p99-µs", "ratio<=", 1.1, "Append returned -> model applied, p99"},
+	{"6", "BenchmarkWatchLatency", "e2e-p99-µs", "ratio<=", 1.1, "Append called -> model applied, p99"},
+	{"7", "BenchmarkEvolveStore", "allocs/event", "diff<=", 3, "allocations per decoded event above raw"},
 }
 
 func report(w io.Writer, res results) {
@@ -149,6 +154,8 @@ func report(w io.Writer, res results) {
 	}
 	slices.Sort(names)
 
+	var missed []string
+	checked := 0
 	fmt.Fprintln(w, "Pairs: median of the rounds (± half the interquartile range); lib/raw of the medians.")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-4s %-62s %-14s %16s %16s %9s  %s\n", "pair", "benchmark", "metric", "lib", "raw", "lib/raw", "target")
@@ -163,11 +170,13 @@ func report(w io.Writer, res results) {
 				continue
 			}
 			var cmp, verdict string
+			ok := true
 			switch t.kind {
 			case "diff<=":
 				d := lib.median - raw.median
 				cmp = fmt.Sprintf("%+.1f", d)
-				verdict = fmt.Sprintf("lib-raw <= %g: %s", t.limit, met(d <= t.limit))
+				ok = d <= t.limit
+				verdict = fmt.Sprintf("lib-raw <= %g: %s", t.limit, met(ok))
 			default:
 				r := lib.median / raw.median
 				cmp = fmt.Sprintf("%.3f", r)
@@ -175,13 +184,27 @@ func report(w io.Writer, res results) {
 				case t.limit == 0:
 					verdict = "(see the load targets)"
 				case t.kind == "ratio>=":
-					verdict = fmt.Sprintf(">= %g: %s", t.limit, met(r >= t.limit))
+					ok = r >= t.limit
+					verdict = fmt.Sprintf(">= %g: %s", t.limit, met(ok))
 				default:
-					verdict = fmt.Sprintf("<= %g: %s", t.limit, met(r <= t.limit))
+					ok = r <= t.limit
+					verdict = fmt.Sprintf("<= %g: %s", t.limit, met(ok))
+				}
+			}
+			if t.limit != 0 {
+				checked++
+				if !ok {
+					missed = append(missed, fmt.Sprintf("pair %s %s %s %s", t.pair, strings.TrimPrefix(base, "Benchmark"), t.unit, cmp))
 				}
 			}
 			fmt.Fprintf(w, "%-4s %-62s %-14s %16s %16s %9s  %s\n", t.pair, strings.TrimPrefix(base, "Benchmark"), t.unit, lib, raw, cmp, verdict)
 		}
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Targets of the pairs: %d checked, %d met, %d not met.\n", checked, checked-len(missed), len(missed))
+	for _, m := range missed {
+		fmt.Fprintln(w, "  NOT met:", m)
 	}
 
 	// The same pairs on three replicas beside one.

@@ -37,7 +37,9 @@ func TestParseAndReport(t *testing.T) {
 		"Append/storage=file",
 		"0.950  >= 0.95: met",
 		"EvolveStore/storage=file/events=100k",
-		"+4.0  lib-raw <= 5: met",
+		"+4.0  lib-raw <= 3: NOT met",
+		"3 checked, 2 met, 1 not met",
+		"NOT met: pair 7 EvolveStore/storage=file/events=100k allocs/event +4.0",
 		"4    EvolveStore/storage=file/events=100k",
 		"1.07  met",
 	} {
