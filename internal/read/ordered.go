@@ -58,6 +58,10 @@ type Ordered struct {
 
 	msg Msg // the last message Next returned
 
+	// opt is the NextContext option of optCtx (see nextOpt).
+	optCtx context.Context
+	opt    jetstream.NextOpt
+
 	// idler bounds a wait for the next message by the idle time, with
 	// one context and one timer reused from message to message.
 	idler idler
@@ -260,15 +264,24 @@ func (r *Ordered) Next(ctx context.Context, idle time.Duration) (*Msg, error) {
 // pull takes the next message of the current consumer.
 func (r *Ordered) pull(ctx context.Context, idle time.Duration) (jetstream.Msg, error) {
 	if idle <= 0 {
-		return r.it.Next(jetstream.NextContext(ctx))
+		return r.it.Next(r.nextOpt(ctx))
 	}
 	ictx := r.idler.arm(ctx, idle)
-	msg, err := r.it.Next(jetstream.NextContext(ictx))
+	msg, err := r.it.Next(r.nextOpt(ictx))
 	r.idler.disarm()
 	if err != nil && ctx.Err() == nil && r.idler.idled() {
 		return nil, ErrIdle
 	}
 	return msg, err
+}
+
+// nextOpt returns the option that bounds a wait by ctx, made once for each
+// context rather than for each message.
+func (r *Ordered) nextOpt(ctx context.Context) jetstream.NextOpt {
+	if ctx != r.optCtx {
+		r.optCtx, r.opt = ctx, jetstream.NextContext(ctx)
+	}
+	return r.opt
 }
 
 // idler bounds each wait for a message by an idle time without paying for a
