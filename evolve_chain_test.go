@@ -121,3 +121,67 @@ func TestEvolveEntityChain(t *testing.T) {
 		})
 	}
 }
+
+// An entity's chain after Forget (its events stay, their personal data
+// unreadable) and after PurgeEntity (gone; the entity starts anew from an
+// expectation of 0): Evolve applies what a whole-store read selects, by the
+// chain where it holds.
+func TestEvolveEntityChainForgetPurge(t *testing.T) {
+	e := newEnv(t, encryption(t, 0))
+	ctx := testCtx(t)
+	s := e.store(t, "chain_forget")
+	var last uint64
+	round := func(events ...*rita.Event) {
+		t.Helper()
+		for range 2 { // 550 events of others per event of customer.1
+			filler := make([]*rita.Event, 550)
+			for i := range filler {
+				filler[i] = ordered(fmt.Sprintf("customer.f%d", i%50))
+			}
+			_, err := s.Append(ctx, filler)
+			requireNoError(t, err)
+		}
+		events[0].Expect = rita.ExpectSequence(last)
+		_, err := s.Append(ctx, events)
+		requireNoError(t, err)
+		last = events[len(events)-1].Sequence()
+	}
+	key := func(ev *rita.Event) string {
+		return fmt.Sprintf("%d %s %s %q %v", ev.Sequence(), ev.Entity, ev.Type, dataOf(ev), ev.Forgotten())
+	}
+	probe := newRequestProbe(t, e.nc, "$JS.API.DIRECT.GET.>")
+	check := func(events int) {
+		t.Helper()
+		var want, got []string
+		for _, ev := range collect(t, s) {
+			if ev.Entity == "customer.1" {
+				want = append(want, key(ev))
+			}
+		}
+		subjects := probe.record(t, func() {
+			for _, ev := range collect(t, s, rita.WithFilters("customer.1")) {
+				got = append(got, key(ev))
+			}
+		})
+		if !slices.Equal(got, want) || len(got) != events {
+			t.Fatalf("Evolve customer.1: %v, want %d events: %v", got, events, want)
+		}
+		if events > 4 && len(subjects) < events/2 {
+			t.Fatalf("Evolve customer.1: %d direct gets for %d events: not by the chain", len(subjects), events)
+		}
+	}
+	round(registered("customer.1"))
+	for range 4 {
+		round(ordered("customer.1"), ordered("customer.1"))
+	}
+	check(9)
+	requireNoError(t, s.Forget(ctx, "customer.1"))
+	check(9)
+	requireNoError(t, s.PurgeEntity(ctx, "customer.1"))
+	check(0)
+	last = 0
+	for range 6 {
+		round(ordered("customer.1"))
+	}
+	check(6)
+}
