@@ -26,7 +26,8 @@ import (
 // finds no message (purged, deleted, removed by a limit, or not yet on the
 // replica that answered), and at any answer that does not fit (a sequence
 // not before the one that expected it, a message of another entity, a batch
-// whose messages are not where their places say). A chain that does not
+// whose messages are not where their places say), and, for a caller that
+// says so, at a batch with more messages to get than it will spend. A chain that does not
 // break ends at from: an expectation of from (0: the entity's first event),
 // or, inside a batch, the message at from itself. The messages it found are
 // then the entity's messages after from, each once; the callers still check
@@ -40,6 +41,7 @@ type chain struct {
 	pattern string      // the entity's subjects
 	from    uint64      // the walk ends at this sequence
 	limit   int         // the most messages it may find; more breaks it
+	span    int         // the most messages of a batch it gets in one step
 	found   []jsapi.Msg // newest first; found[0] is the last
 	cur     *jsapi.Msg  // the earliest message found
 	end     bool        // reached from: found is complete
@@ -47,9 +49,11 @@ type chain struct {
 	gets    int // round trips taken
 }
 
-// newChain starts a walk back from last (a message on pattern) to from.
-func newChain(c *jsapi.Collector, src *Source, pattern string, from uint64, last *jsapi.Msg, limit int) *chain {
-	ch := &chain{c: c, src: src, pattern: pattern, from: from, limit: limit}
+// newChain starts a walk back from last (a message on pattern) to from. It
+// breaks rather than find more than limit messages, or get more than span
+// messages of an atomic batch at once.
+func newChain(c *jsapi.Collector, src *Source, pattern string, from uint64, last *jsapi.Msg, limit, span int) *chain {
+	ch := &chain{c: c, src: src, pattern: pattern, from: from, limit: limit, span: span}
 	ch.add(*last)
 	return ch
 }
@@ -110,7 +114,7 @@ func (ch *chain) step() {
 // that carries an expectation.
 func (ch *chain) batch(k int) {
 	cur := ch.cur
-	if uint64(k-1) >= cur.Seq {
+	if k-1 > ch.span || uint64(k-1) >= cur.Seq {
 		ch.broken = true
 		return
 	}

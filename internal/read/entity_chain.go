@@ -33,6 +33,11 @@ const (
 	// maxChainEvents is the most events read by their chain: it costs
 	// one round trip per event, about 50 to 80 µs on loopback.
 	maxChainEvents = 1024
+	// maxChainBatch is the most messages of an atomic batch the chain gets
+	// to find the entity's events before one in the batch: those made by
+	// Model.Decide are small, and the messages of a large one (an import)
+	// cost more to get than a read by subject.
+	maxChainBatch = 64
 	// minChainGap is the fewest messages of the stream per event of the
 	// entity (its events' average distance) for which the chain is read:
 	// walking a few hundred messages on the server costs about what one
@@ -67,7 +72,7 @@ func (d *direct) startChain(c *jsapi.Collector, last *jsapi.Msg, counts *jsapi.C
 	if n == 0 || n > maxChainEvents || last.Seq != d.bound || !wire.Matches(d.filter, last.Subject) {
 		return nil
 	}
-	ch := newChain(c, d.src, d.filter, 0, last, int(n))
+	ch := newChain(c, d.src, d.filter, 0, last, int(n), maxChainBatch)
 	for !ch.end && !ch.broken && ch.cur.Header.Get(wire.HdrExpectSeq) == "" {
 		ch.step()
 	}

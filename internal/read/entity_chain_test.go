@@ -271,6 +271,16 @@ func TestEntityChain(t *testing.T) {
 			cs.del(t, "order.6", cs.last("order.6"))
 			cs.check(t, "order.5", "", false)
 
+			// An entity's event deep in a large batch (an import) is not
+			// worth the get of the batch: read by subject.
+			big := []spec{e("order.10")}
+			for range 70 {
+				big = append(big, e("order.9"))
+			}
+			cs.add(t, append(big, e("order.10"))...)
+			cs.check(t, "order.10", "", false)
+			cs.check(t, "order.9", "", false)
+
 			// A purged entity starts anew, from an expectation of 0.
 			cs.add(t, e("order.7"), e("order.9"))
 			cs.add(t, e("order.7"))

@@ -63,7 +63,7 @@ func chainTail(ctx context.Context, src *Source, pattern string, from uint64, la
 		return nil
 	}
 	defer c.Close()
-	ch := newChain(c, src, pattern, from, last, MaxTail)
+	ch := newChain(c, src, pattern, from, last, MaxTail, jsapi.MaxBatch)
 	ch.follow(maxChainSteps + 1)
 	if !ch.end {
 		return nil
