@@ -30,7 +30,10 @@ import (
 //     the last one instead of walking on to the end of the stream. From the
 //     start, when the entity has few subjects (event types), one batch get
 //     per subject, which on large stores skips most of the walk (see
-//     literal.go).
+//     literal.go). Or, from the start, where the entity's events carry
+//     expectations and a read by subject would walk far, no walk at all:
+//     the entity's chain of expectations, followed back from its last
+//     event one get at a time (see entity_chain.go).
 //
 // Invariants: messages are delivered in stream order, each once, none after
 // the bound. Any failure of a direct get (a server that stops, a leader
