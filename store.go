@@ -217,6 +217,7 @@ func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStor
 	if info := stream.CachedInfo(); info != nil {
 		s.src.Replicated = info.Config.Replicas > 1
 		s.src.Direct = info.Config.AllowDirect
+		s.src.Memory = info.Config.Storage == jetstream.MemoryStorage
 		replicas = info.Config.Replicas
 	}
 	s.ring = m.newRing(name, replicas)

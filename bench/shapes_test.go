@@ -18,8 +18,8 @@ import (
 // filtered on the entity, a raw direct batch get over the entity's wildcard,
 // one raw direct batch get per literal subject, and, where the events carry
 // expectations, a raw read that follows them back from the entity's last
-// event (a prototype: the library does not read this way without a
-// snapshot). Figures for BENCHMARKS.md, not pairs.
+// event (what the library does where that is faster than a read by subject,
+// see internal/read/entity_chain.go). Figures for BENCHMARKS.md, not pairs.
 func BenchmarkLoadEntityShapes(b *testing.B) {
 	raws := []struct {
 		name   string

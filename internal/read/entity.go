@@ -30,7 +30,10 @@ import (
 //     the last one instead of walking on to the end of the stream. From the
 //     start, when the entity has few subjects (event types), one batch get
 //     per subject, which on large stores skips most of the walk (see
-//     literal.go).
+//     literal.go). Or, from the start, where the entity's events carry
+//     expectations and a read by subject would walk far, no walk at all:
+//     the entity's chain of expectations, followed back from its last
+//     event one get at a time (see entity_chain.go).
 //
 // Invariants: messages are delivered in stream order, each once, none after
 // the bound. Any failure of a direct get (a server that stops, a leader
@@ -156,16 +159,16 @@ func (d *direct) read(ctx context.Context, known Known) error {
 	}
 	var pending uint64
 	var first *Msg
+	last := known.Last
 	if msg := answers["last"]; msg != nil {
-		lastMsg, err := jsapi.ParseLast(msg)
-		if err != nil {
+		if last, err = jsapi.ParseLast(msg); err != nil {
 			return err
 		}
-		if lastMsg == nil {
+		if last == nil {
 			d.done = true // no message at all
 			return nil
 		}
-		d.bound = lastMsg.Seq
+		d.bound = last.Seq
 	}
 	if msg := answers["count"]; msg != nil {
 		if counts, err = jsapi.ParseCount(msg); err != nil {
@@ -188,6 +191,12 @@ func (d *direct) read(ctx context.Context, known Known) error {
 	}
 	if counts != nil {
 		pending = counts.Total
+		if d.after == 0 && (d.stop == 0 || d.stop >= d.bound) && last != nil {
+			if ok, err := d.readChain(c, last, counts); ok || err != nil {
+				d.done = ok && d.fnErr == nil
+				return err
+			}
+		}
 		if d.stop == 0 && useLiteral(counts) {
 			if ok, err := d.literal(c, counts); ok || err != nil {
 				d.done = ok && d.fnErr == nil

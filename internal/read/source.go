@@ -29,6 +29,12 @@ type Source struct {
 	// Direct says whether the stream answers direct gets.
 	Direct bool
 
+	// Memory says whether the stream keeps its messages in memory, where
+	// every read by subject walks the stream (there is no per-block index
+	// of subjects), which makes an entity's chain of expectations worth
+	// following more often (see entity_chain.go).
+	Memory bool
+
 	// Notify, if set, is told of each failure a read tries again after,
 	// with what it was waiting for.
 	Notify func(what string, attempt int, err error)
