@@ -143,6 +143,7 @@ type Denials struct {
 	inbox string // the connection's inbox prefix, with its trailing dot
 
 	mu      sync.Mutex
+	prev    nats.ErrHandler // the handler onError wraps
 	guards  map[*guard]struct{}
 	refused *Denied // a refused reply subscription
 	since   uint64  // the connection's reconnect count when refused
@@ -173,7 +174,9 @@ func WatchDenials(nc *nats.Conn) *Denials {
 	}
 	inbox := nc.NewInbox()
 	d := &Denials{nc: nc, inbox: inbox[:strings.LastIndexByte(inbox, '.')+1], guards: map[*guard]struct{}{}}
+	d.mu.Lock()
 	d.wrap()
+	d.mu.Unlock()
 	registry[key] = weak.Make(d)
 	runtime.AddCleanup(nc, func(k weak.Pointer[nats.Conn]) {
 		registryMu.Lock()
@@ -183,26 +186,33 @@ func WatchDenials(nc *nats.Conn) *Denials {
 	return d
 }
 
-// wrapperCode identifies the wrappers of handler among error handlers.
-var wrapperCode = reflect.ValueOf((*Denials)(nil).handler(nil)).Pointer()
+// wrapperCode identifies the error handler of a Denials (the method value
+// d.onError of any d) among error handlers: a method value's code is the
+// same wherever it is made, where a closure's may not be (the compiler
+// makes a copy of a closure where it inlines the function returning it).
+var wrapperCode = reflect.ValueOf((*Denials)(nil).onError).Pointer()
 
-// handler is the error handler that tells d of an error, then prev.
-func (d *Denials) handler(prev nats.ErrHandler) nats.ErrHandler {
-	return func(c *nats.Conn, sub *nats.Subscription, err error) {
-		d.observe(err)
-		if prev != nil {
-			prev(c, sub, err)
-		}
+// onError is the connection's error handler: it tells d of an error, then
+// calls the handler it wrapped.
+func (d *Denials) onError(c *nats.Conn, sub *nats.Subscription, err error) {
+	d.observe(err)
+	d.mu.Lock()
+	prev := d.prev
+	d.mu.Unlock()
+	if prev != nil {
+		prev(c, sub, err)
 	}
 }
 
 // wrap makes the connection's error handler tell d first, unless it does.
+// d.mu is held.
 func (d *Denials) wrap() {
 	prev := d.nc.ErrorHandler()
 	if prev != nil && reflect.ValueOf(prev).Pointer() == wrapperCode {
 		return
 	}
-	d.nc.SetErrorHandler(d.handler(prev))
+	d.prev = prev
+	d.nc.SetErrorHandler(d.onError)
 }
 
 // observe cancels the guards a violation concerns.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -62,6 +65,51 @@ func TestScopeCovers(t *testing.T) {
 	for _, tt := range tests {
 		if got := scope.covers(&tt.d, "_INBOX."); got != tt.want {
 			t.Errorf("covers(%+v) = %v, want %v", tt.d, got, tt.want)
+		}
+	}
+}
+
+// TestDenialsWrapsOnce checks that guarding calls leaves one wrapper on the
+// connection's error handler, around the application's handler, however
+// many calls are guarded and after the application replaces its handler:
+// each error reaches the application's handler once, and a violation
+// still ends a guarded call.
+func TestDenialsWrapsOnce(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	violation := fmt.Errorf("%w: %s", nats.ErrPermissionViolation, `Permissions Violation for Publish to "a.b"`)
+	for _, replace := range []bool{false, true} {
+		heard := 0
+		// The first time, before the connection is watched; then after.
+		nc.SetErrorHandler(func(*nats.Conn, *nats.Subscription, error) { heard++ })
+		d := WatchDenials(nc)
+		var ctx context.Context
+		for range 5 {
+			var release context.CancelFunc
+			ctx, release = d.Guard(context.Background(), &Scope{Subjects: []string{"a.b"}})
+			defer release()
+		}
+		if got := reflect.ValueOf(nc.ErrorHandler()).Pointer(); got != wrapperCode {
+			t.Fatalf("replaced %v: the connection's error handler is not Denials' wrapper", replace)
+		}
+		nc.ErrorHandler()(nc, nil, violation)
+		if heard != 1 {
+			t.Errorf("replaced %v: the application's handler heard the error %d times, want 1", replace, heard)
+		}
+		if DeniedBy(ctx) == nil {
+			t.Errorf("replaced %v: the violation did not end the guarded call", replace)
 		}
 	}
 }
