@@ -39,12 +39,12 @@ import (
 // 30 s of failures when ctx has no deadline); the error then matches
 // context.DeadlineExceeded.
 type Manager struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
+	nc *nats.Conn
+	js jetstream.JetStream
 	// acks publishes the first attempt of a single event's Append
 	// (append.go): the acknowledgements of all the calls in flight come
 	// back on its one subscription, and none waits for another.
-	acks *jsapi.Acks
+	acks   *jsapi.Acks
 	types  *types.Registry
 	id     id.ID
 	clock  clock.Clock

@@ -75,9 +75,9 @@ type Telemetry struct {
 type idleKind int
 
 const (
-	idleNever   idleKind = iota // an SDK's, or any other: they may record
-	idleAlways                  // the API's no-op provider
-	idleGlobal                  // the global delegate, until an SDK is set
+	idleNever  idleKind = iota // an SDK's, or any other: they may record
+	idleAlways                 // the API's no-op provider
+	idleGlobal                 // the global delegate, until an SDK is set
 )
 
 // globalPkg is the package of the global tracer provider's delegate, what
