@@ -113,3 +113,67 @@ func TestDenialsWrapsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestWatch checks that a watch wakes at a violation, reports it only if
+// its scope covers it, and goes on watching after one it does not cover;
+// and that a refused reply subscription refuses a new watch at once.
+func TestWatch(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	d := WatchDenials(nc)
+	scope := &Scope{Subjects: []string{"a.b"}}
+	w, refused := d.Watch()
+	if refused != nil {
+		t.Fatalf("Watch refused at once: %v", refused)
+	}
+	select {
+	case <-w.Done():
+		t.Fatal("Done closed before any violation")
+	default:
+	}
+	if v := w.Denied(scope); v != nil {
+		t.Fatalf("Denied = %v before any violation", v)
+	}
+	violation := func(what string) error {
+		return fmt.Errorf("%w: Permissions Violation for %s", nats.ErrPermissionViolation, what)
+	}
+	nc.ErrorHandler()(nc, nil, violation(`Publish to "other.subject"`))
+	select {
+	case <-w.Done():
+	default:
+		t.Fatal("Done not closed after a violation")
+	}
+	if v := w.Denied(scope); v != nil {
+		t.Fatalf("Denied = %v for a subject out of scope", v)
+	}
+	select {
+	case <-w.Done():
+		t.Fatal("Done closed again without a new violation")
+	default:
+	}
+	nc.ErrorHandler()(nc, nil, violation(`Publish to "a.b"`))
+	<-w.Done()
+	if v := w.Denied(scope); v == nil || v.Subject != "a.b" || v.Op != "publish" {
+		t.Fatalf("Denied = %+v, want the publish to a.b", v)
+	}
+	nc.ErrorHandler()(nc, nil, violation(`Subscription to "`+d.inbox+`x.*"`))
+	if _, refused := d.Watch(); refused == nil || refused.Op != "subscribe" {
+		t.Fatalf("Watch after a refused reply subscription: %v, want it refused", refused)
+	}
+	var none *Denials
+	if w, refused := none.Watch(); refused != nil || w.Done() != nil {
+		t.Fatalf("a nil Denials' Watch: %v, %v", w, refused)
+	}
+}
