@@ -92,12 +92,6 @@ func TestNoGoroutineOutlivesCalls(t *testing.T) {
 	}
 	_, err := s.Append(testCtx(t), deposits)
 	requireNoError(t, err)
-	// A single event's Append makes the Manager's acknowledgement
-	// subscription, which lasts as long as the connection (as the
-	// connection's own request inbox does, made by the batch above);
-	// TestNoGoroutineOutlivesClosedConnection checks that it ends with it.
-	_, err = s.Append(testCtx(t), []*rita.Event{{Entity: accountEntity("1"), Data: &depositedEvt{Amount: 1}}})
-	requireNoError(t, err)
 	warmUp(t, s)
 	verify := leakCheck(t)
 

@@ -30,7 +30,8 @@ import (
 // resources of its own: the connection stays the caller's to close (which
 // also ends the store's watchers and durable consumers, and the
 // subscriptions on which the Manager's appends and imports get their
-// acknowledgements, made by the first of each). The methods of a nil
+// acknowledgements: the appends' is made when the Manager opens its first
+// store, the imports' by the first Import). The methods of a nil
 // *Manager fail with ErrInvalidArgument.
 //
 // Creating, getting, updating and deleting a store ride out a cluster that

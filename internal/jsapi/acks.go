@@ -18,12 +18,10 @@ import (
 // one connection: each publish carries a reply subject of one wildcard
 // subscription, and the acknowledgements of all of them come back on it.
 //
-// The subscription is a channel subscription, made by the first Publish and
-// kept until the connection closes (nats.go makes it again after a
-// reconnect): it starts no goroutine. The callers waiting for an
-// acknowledgement take turns at reading it: whoever receives a message
-// hands it to the caller it belongs to (a buffered channel of one), so an
-// acknowledgement reaches its caller without a goroutine in between.
+// The subscription is made by Subscribe or the first Publish and kept until
+// the connection closes (nats.go makes it again after a reconnect). Its
+// handler hands each acknowledgement to the caller it belongs to (a
+// buffered channel of one), many in a row when they come together.
 //
 // Invariants:
 //   - a pending publish is in the table from before it is sent until its
@@ -40,18 +38,11 @@ type Acks struct {
 	mu      sync.Mutex
 	prefix  string // the subscription's subject, without its last token
 	sub     *nats.Subscription
-	in      chan *nats.Msg
 	pending map[uint64]chan *nats.Msg
 	next    uint64
 
 	timers sync.Pool // stopped timers for Wait to reuse
 }
-
-// acksBuffered is how many acknowledgements the subscription holds before
-// a caller reads them. Callers read them as they come, so it only fills
-// when hardly anyone waits while many acknowledgements of abandoned
-// publishes arrive; nats.go then drops them as a slow consumer's.
-const acksBuffered = 8192
 
 // NewAcks returns the acknowledgement table of publishes on nc. It makes
 // no subscription until the first Publish.
@@ -78,7 +69,6 @@ type Pending struct {
 	a  *Acks
 	id uint64
 	ch chan *nats.Msg // its acknowledgement
-	in chan *nats.Msg // the subscription's messages
 }
 
 // Publish sends msg with a reply subject of the table's subscription. The
@@ -97,7 +87,6 @@ func (a *Acks) Publish(msg *nats.Msg) (*Pending, error) {
 	p.id = a.next
 	a.pending[p.id] = p.ch
 	prefix := a.prefix
-	p.in = a.in
 	a.mu.Unlock()
 	var buf [96]byte
 	msg.Reply = string(strconv.AppendUint(append(buf[:0], prefix...), p.id, 36))
@@ -108,6 +97,17 @@ func (a *Acks) Publish(msg *nats.Msg) (*Pending, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// Subscribe makes the table's subscription now, if it has none, rather than
+// at the first Publish (which makes it again if this one failed).
+func (a *Acks) Subscribe() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sub != nil && a.sub.IsValid() {
+		return nil
+	}
+	return a.subscribe()
 }
 
 // subscribe makes the table's subscription. a.mu is held.
