@@ -219,26 +219,46 @@ func (s *EventStore) checkExpected(events []*Event, msgs []*nats.Msg) error {
 // failures as described above, and returns the last sequence.
 func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.Msg, ownID bool) (uint64, appendOutcome, error) {
 	// The first attempt, bounded by its own timeout, is all that almost
-	// every Append makes: the retry rules and the duplicate window's limit
-	// are only set up once it has failed.
+	// every Append makes: the retry rules, the duplicate window's limit and
+	// the permission guard of a context are only set up once it has
+	// failed. A single event's first attempt is guarded by a watch, which
+	// costs nothing until the server refuses something.
 	start := time.Now()
-	scope := appendScope(s, msgs)
+	var seq uint64
+	var dup bool
+	var err error
+	var scope *jsapi.Scope
+	if len(msgs) == 1 {
+		seq, dup, err = s.publishFirst(ctx, msgs[0])
+	} else {
+		scope = appendScope(s, msgs)
+		gctx, release := s.m.guard(ctx, scope)
+		seq, dup, err = s.publishAttempt(gctx, msgs, 1)
+		err = s.denied(gctx, scope, err)
+		release()
+	}
+	if err == nil {
+		return seq, outcome(nil, dup), nil
+	}
+	if scope == nil {
+		scope = appendScope(s, msgs)
+		err = jsapi.Cause(ctx, s.m.nc, scope, err)
+	}
 	ctx, release := s.m.guard(ctx, scope) // a refused publish ends it at once
 	defer release()
-	var retry *jsapi.Retry
+	retry := jsapi.NewRetry(ctx, "", func(n int, err error) {
+		s.m.logger.Debug("rita: append: retrying", "store", s.name, "attempt", n, "events", len(events), "error", err)
+		s.tel.appendRetry.Add(ctx, s.tel.M.Retries, 1)
+	})
 	inProcessTries := 0
 	checkedStream := false
 	for attempt := 1; ; attempt++ {
-		seq, dup, err := s.publishAttempt(ctx, msgs, attempt)
-		if err == nil {
-			return seq, outcome(retry, dup && attempt == 1), nil
-		}
-		err = s.denied(ctx, scope, err)
-		if retry == nil {
-			retry = jsapi.NewRetry(ctx, "", func(n int, err error) {
-				s.m.logger.Debug("rita: append: retrying", "store", s.name, "attempt", n, "events", len(events), "error", err)
-				s.tel.appendRetry.Add(ctx, s.tel.M.Retries, 1)
-			})
+		if attempt > 1 {
+			seq, dup, err = s.publishAttempt(ctx, msgs, attempt)
+			if err == nil {
+				return seq, outcome(retry, false), nil
+			}
+			err = s.denied(ctx, scope, err)
 		}
 		// On a clustered stream, "wrong last sequence" without a sequence
 		// (10164) says that another append with an expectation on the
@@ -274,6 +294,32 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 			return 0, outcome(retry, false), fmt.Errorf("rita: append to store %q: %w", s.name, err)
 		}
 	}
+}
+
+// firstAppendTimeout bounds the first attempt of a single event's Append.
+const firstAppendTimeout = jsapi.FirstAttemptTimeout + attemptTimeoutPerEvent
+
+// publishFirst sends a single event's first attempt through the Manager's
+// acknowledgement table (jsapi.Acks), so that concurrent Appends pipeline
+// on the connection and none waits for another, and waits for its
+// acknowledgement until it comes, firstAppendTimeout passes, ctx ends, or
+// the server refuses a publish of the call (a permission violation,
+// watched without a context). A publish abandoned because ctx ended may
+// still be stored, as one that timed out.
+func (s *EventStore) publishFirst(ctx context.Context, msg *nats.Msg) (seq uint64, dup bool, err error) {
+	w, refused := s.m.denials.Watch()
+	if refused != nil {
+		return 0, false, refused
+	}
+	p, err := s.m.acks.Publish(msg)
+	if err != nil {
+		return 0, false, err
+	}
+	ack, err := p.Wait(ctx, firstAppendTimeout, &w, func() *jsapi.Scope { return appendScope(s, []*nats.Msg{msg}) })
+	if err != nil {
+		return 0, false, err
+	}
+	return ack.Sequence, ack.Duplicate, nil
 }
 
 // outcome is what a publish did, for Append's span and metrics: the

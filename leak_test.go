@@ -28,6 +28,17 @@ var libraryFrame = regexp.MustCompile(`github\.com/synadia-labs/rita\.|github\.c
 // libraryGoroutines returns the stacks of the goroutines, other than the
 // caller's, that run rita's or the JetStream client's code.
 func libraryGoroutines() []string {
+	var found []string
+	for _, g := range allStacks() {
+		if libraryFrame.MatchString(g) {
+			found = append(found, g)
+		}
+	}
+	return found
+}
+
+// allStacks returns the stacks of the goroutines other than the caller's.
+func allStacks() []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -37,9 +48,15 @@ func libraryGoroutines() []string {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	return strings.Split(string(buf), "\n\n")[1:] // the first is the caller's
+}
+
+// goroutinesRunning returns the stacks of the goroutines, other than the
+// caller's, that run a function whose name contains fn.
+func goroutinesRunning(fn string) []string {
 	var found []string
-	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i > 0 && libraryFrame.MatchString(g) { // the first is the caller's
+	for _, g := range allStacks() {
+		if strings.Contains(g, fn) {
 			found = append(found, g)
 		}
 	}
@@ -179,16 +196,20 @@ func TestNoGoroutineOutlivesFaults(t *testing.T) {
 }
 
 // A watcher whose connection is closed ends its goroutines without Stop,
-// tells its handler, and Stop still returns.
+// tells its handler, and Stop still returns; the subscription on which
+// the Manager's appends get their acknowledgements ends with the
+// connection too.
 func TestNoGoroutineOutlivesClosedConnection(t *testing.T) {
 	e := newEnv(t)
 	s := e.store(t, "closing")
 	appendN(t, s, "order.1", "placed", 3)
+	subscriptions := len(goroutinesRunning("(*Conn).waitForMsgs"))
 	nc := e.srv.Connect(t)
 	m, err := rita.New(nc)
 	requireNoError(t, err)
 	own, err := m.GetEventStore(testCtx(t), "closing")
 	requireNoError(t, err)
+	appendN(t, own, "order.2", "placed", 3)
 	ended := make(chan error, 10)
 	w, err := own.Watch(testCtx(t), &recorder{}, rita.WithErrHandler(func(err error, _ *rita.Event, _ jetstream.Msg) {
 		ended <- err
@@ -211,4 +232,6 @@ func TestNoGoroutineOutlivesClosedConnection(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatalf("Stop did not return after the connection closed")
 	}
+	eventually(t, waitFor, func() bool { return len(goroutinesRunning("(*Conn).waitForMsgs")) == subscriptions },
+		"the closed connection's subscriptions still deliver: %d goroutines, %d before it", len(goroutinesRunning("(*Conn).waitForMsgs")), subscriptions)
 }

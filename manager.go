@@ -28,8 +28,11 @@ import (
 //
 // A Manager is safe for concurrent use by multiple goroutines. It holds no
 // resources of its own: the connection stays the caller's to close (which
-// also ends the store's watchers and durable consumers). The methods of a
-// nil *Manager fail with ErrInvalidArgument.
+// also ends the store's watchers and durable consumers, and the
+// subscriptions on which the Manager's appends and imports get their
+// acknowledgements: the appends' is made when the Manager opens its first
+// store, the imports' by the first Import). The methods of a nil
+// *Manager fail with ErrInvalidArgument.
 //
 // Creating, getting, updating and deleting a store ride out a cluster that
 // elects a leader or a server that restarts, as reads and appends do: a
@@ -37,8 +40,12 @@ import (
 // 30 s of failures when ctx has no deadline); the error then matches
 // context.DeadlineExceeded.
 type Manager struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
+	nc *nats.Conn
+	js jetstream.JetStream
+	// acks publishes the first attempt of a single event's Append
+	// (append.go): the acknowledgements of all the calls in flight come
+	// back on its one subscription, and none waits for another.
+	acks   *jsapi.Acks
 	types  *types.Registry
 	id     id.ID
 	clock  clock.Clock
@@ -75,7 +82,7 @@ func New(nc *nats.Conn, opts ...ManagerOption) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rita: jetstream: %w", err)
 	}
-	m := &Manager{nc: nc, js: js, id: id.NUID, clock: clock.Time, denials: jsapi.WatchDenials(nc)}
+	m := &Manager{nc: nc, js: js, acks: jsapi.NewAcks(nc), id: id.NUID, clock: clock.Time, denials: jsapi.WatchDenials(nc)}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: nil ManagerOption", ErrInvalidOption)

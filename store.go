@@ -221,6 +221,10 @@ func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStor
 		replicas = info.Config.Replicas
 	}
 	s.ring = m.newRing(name, replicas)
+	// The subscription of Append's acknowledgements, made with the first
+	// store rather than by the first Append, so that it is there before
+	// the calls (a failure here is tried again by the first Append).
+	_ = m.acks.Subscribe()
 	return s
 }
 

@@ -61,6 +61,10 @@ type storeTelemetry struct {
 	// allocates no more than the tracer does.
 	appendName, evolveName string
 	producer, client       []trace.SpanStartOption
+
+	// idle is the span of an operation that starts none: it records
+	// nothing, and ending it does nothing.
+	idle trace.Span
 }
 
 func newStoreTelemetry(t *telemetry.Telemetry, store string, logger *slog.Logger) *storeTelemetry {
@@ -79,6 +83,7 @@ func newStoreTelemetry(t *telemetry.Telemetry, store string, logger *slog.Logger
 		evolveName:   "evolve " + store,
 		producer:     []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)},
 		client:       []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)},
+		idle:         trace.SpanFromContext(context.Background()),
 	}
 }
 
@@ -92,7 +97,14 @@ const (
 // startSpan starts the span of an operation on the store (op: "append"
 // or "evolve"), with the attributes every span of it has, which are only
 // built when it records.
+//
+// Without a tracer that may record (Telemetry.Tracing) it starts none: it
+// returns ctx as it is and a span that does nothing, where the no-op
+// tracers would allocate a span and a context that carry nothing new.
 func (st *storeTelemetry) startSpan(ctx context.Context, name, op, opType string, opts []trace.SpanStartOption) (context.Context, trace.Span) {
+	if !st.Tracing() {
+		return ctx, st.idle
+	}
 	ctx, span := st.Tracer.Start(ctx, name, opts...)
 	if span.IsRecording() {
 		span.SetAttributes(

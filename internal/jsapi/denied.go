@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"weak"
 
 	"github.com/nats-io/nats.go"
@@ -143,9 +144,23 @@ type Denials struct {
 	inbox string // the connection's inbox prefix, with its trailing dot
 
 	mu      sync.Mutex
+	prev    nats.ErrHandler // the handler onError wraps
 	guards  map[*guard]struct{}
 	refused *Denied // a refused reply subscription
 	since   uint64  // the connection's reconnect count when refused
+
+	// hasRefused is refused != nil, read without mu by Watch.
+	hasRefused atomic.Bool
+	// epoch is the current one of the epochs Watch hands out: a
+	// violation ends it and starts the next.
+	epoch atomic.Pointer[epoch]
+}
+
+// epoch is the time between two violations a Denials observes.
+type epoch struct {
+	done chan struct{} // closed when the epoch ends
+	next *epoch        // the epoch after it, set before done is closed
+	v    *Denied       // the violation that started it (nil for the first)
 }
 
 type guard struct {
@@ -173,7 +188,10 @@ func WatchDenials(nc *nats.Conn) *Denials {
 	}
 	inbox := nc.NewInbox()
 	d := &Denials{nc: nc, inbox: inbox[:strings.LastIndexByte(inbox, '.')+1], guards: map[*guard]struct{}{}}
+	d.epoch.Store(&epoch{done: make(chan struct{})})
+	d.mu.Lock()
 	d.wrap()
+	d.mu.Unlock()
 	registry[key] = weak.Make(d)
 	runtime.AddCleanup(nc, func(k weak.Pointer[nats.Conn]) {
 		registryMu.Lock()
@@ -183,26 +201,33 @@ func WatchDenials(nc *nats.Conn) *Denials {
 	return d
 }
 
-// wrapperCode identifies the wrappers of handler among error handlers.
-var wrapperCode = reflect.ValueOf((*Denials)(nil).handler(nil)).Pointer()
+// wrapperCode identifies the error handler of a Denials (the method value
+// d.onError of any d) among error handlers: a method value's code is the
+// same wherever it is made, where a closure's may not be (the compiler
+// makes a copy of a closure where it inlines the function returning it).
+var wrapperCode = reflect.ValueOf((*Denials)(nil).onError).Pointer()
 
-// handler is the error handler that tells d of an error, then prev.
-func (d *Denials) handler(prev nats.ErrHandler) nats.ErrHandler {
-	return func(c *nats.Conn, sub *nats.Subscription, err error) {
-		d.observe(err)
-		if prev != nil {
-			prev(c, sub, err)
-		}
+// onError is the connection's error handler: it tells d of an error, then
+// calls the handler it wrapped.
+func (d *Denials) onError(c *nats.Conn, sub *nats.Subscription, err error) {
+	d.observe(err)
+	d.mu.Lock()
+	prev := d.prev
+	d.mu.Unlock()
+	if prev != nil {
+		prev(c, sub, err)
 	}
 }
 
 // wrap makes the connection's error handler tell d first, unless it does.
+// d.mu is held.
 func (d *Denials) wrap() {
 	prev := d.nc.ErrorHandler()
 	if prev != nil && reflect.ValueOf(prev).Pointer() == wrapperCode {
 		return
 	}
-	d.nc.SetErrorHandler(d.handler(prev))
+	d.prev = prev
+	d.nc.SetErrorHandler(d.onError)
 }
 
 // observe cancels the guards a violation concerns.
@@ -215,7 +240,12 @@ func (d *Denials) observe(err error) {
 	defer d.mu.Unlock()
 	if v.Op == "subscribe" && strings.HasPrefix(v.Subject, d.inbox) {
 		d.refused, d.since = v, d.nc.Stats().Reconnects
+		d.hasRefused.Store(true)
 	}
+	cur := d.epoch.Load()
+	cur.next = &epoch{done: make(chan struct{}), v: v}
+	d.epoch.Store(cur.next)
+	close(cur.done)
 	for g := range d.guards {
 		if g.scope.covers(v, d.inbox) {
 			g.cancel(v)
@@ -242,6 +272,7 @@ func (d *Denials) Guard(ctx context.Context, scope *Scope) (context.Context, con
 		return gctx, func() {}
 	}
 	d.refused = nil
+	d.hasRefused.Store(false)
 	d.guards[g] = struct{}{}
 	d.mu.Unlock()
 	return gctx, func() {
@@ -250,6 +281,73 @@ func (d *Denials) Guard(ctx context.Context, scope *Scope) (context.Context, con
 		d.mu.Unlock()
 		cancel(context.Canceled)
 	}
+}
+
+// Watch is the guard of a call that waits on channels rather than on a
+// context (an asynchronous publish's acknowledgement, say): it costs no
+// allocation and no lock of its own, so that a call that is not refused
+// pays next to nothing for it. Make one with Denials.Watch when the call
+// starts; wait on Done beside the call's own channels; when Done is
+// closed, ask Denied whether the violation concerns the call.
+type Watch struct {
+	d *Denials
+	e *epoch
+}
+
+// Watch starts watching for violations on behalf of one call. It returns
+// the refused reply subscription at once if there is one (as Guard does),
+// and wraps the connection's error handler again if the application has
+// replaced it. A nil Denials watches nothing: Done is nil.
+func (d *Denials) Watch() (Watch, *Denied) {
+	if d == nil {
+		return Watch{}, nil
+	}
+	if prev := d.nc.ErrorHandler(); prev == nil || reflect.ValueOf(prev).Pointer() != wrapperCode {
+		d.mu.Lock()
+		d.wrap()
+		d.mu.Unlock()
+	}
+	if d.hasRefused.Load() {
+		d.mu.Lock()
+		refused := d.refused
+		if refused != nil && d.since != d.nc.Stats().Reconnects {
+			d.refused, refused = nil, nil
+			d.hasRefused.Store(false)
+		}
+		d.mu.Unlock()
+		if refused != nil {
+			return Watch{}, refused
+		}
+	}
+	return Watch{d: d, e: d.epoch.Load()}, nil
+}
+
+// Done returns a channel that is closed when a violation is observed (of
+// any call's scope) after the watch started or after the last call of
+// Denied.
+func (w *Watch) Done() <-chan struct{} {
+	if w.e == nil {
+		return nil
+	}
+	return w.e.done
+}
+
+// Denied returns the first violation observed since the watch started (or
+// since the last call of Denied) that concerns a call of scope, or nil.
+// Done is then a channel of the violations after those it looked at.
+func (w *Watch) Denied(scope *Scope) *Denied {
+	for w.e != nil {
+		select {
+		case <-w.e.done:
+		default:
+			return nil
+		}
+		w.e = w.e.next
+		if scope.covers(w.e.v, w.d.inbox) {
+			return w.e.v
+		}
+	}
+	return nil
 }
 
 // DeniedBy returns the *Denied that ended ctx (or a context it derives

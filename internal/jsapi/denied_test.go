@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -63,5 +66,114 @@ func TestScopeCovers(t *testing.T) {
 		if got := scope.covers(&tt.d, "_INBOX."); got != tt.want {
 			t.Errorf("covers(%+v) = %v, want %v", tt.d, got, tt.want)
 		}
+	}
+}
+
+// TestDenialsWrapsOnce checks that guarding calls leaves one wrapper on the
+// connection's error handler, around the application's handler, however
+// many calls are guarded and after the application replaces its handler:
+// each error reaches the application's handler once, and a violation
+// still ends a guarded call.
+func TestDenialsWrapsOnce(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	violation := fmt.Errorf("%w: %s", nats.ErrPermissionViolation, `Permissions Violation for Publish to "a.b"`)
+	for _, replace := range []bool{false, true} {
+		heard := 0
+		// The first time, before the connection is watched; then after.
+		nc.SetErrorHandler(func(*nats.Conn, *nats.Subscription, error) { heard++ })
+		d := WatchDenials(nc)
+		var ctx context.Context
+		for range 5 {
+			var release context.CancelFunc
+			ctx, release = d.Guard(context.Background(), &Scope{Subjects: []string{"a.b"}})
+			defer release()
+		}
+		if got := reflect.ValueOf(nc.ErrorHandler()).Pointer(); got != wrapperCode {
+			t.Fatalf("replaced %v: the connection's error handler is not Denials' wrapper", replace)
+		}
+		nc.ErrorHandler()(nc, nil, violation)
+		if heard != 1 {
+			t.Errorf("replaced %v: the application's handler heard the error %d times, want 1", replace, heard)
+		}
+		if DeniedBy(ctx) == nil {
+			t.Errorf("replaced %v: the violation did not end the guarded call", replace)
+		}
+	}
+}
+
+// TestWatch checks that a watch wakes at a violation, reports it only if
+// its scope covers it, and goes on watching after one it does not cover;
+// and that a refused reply subscription refuses a new watch at once.
+func TestWatch(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	d := WatchDenials(nc)
+	scope := &Scope{Subjects: []string{"a.b"}}
+	w, refused := d.Watch()
+	if refused != nil {
+		t.Fatalf("Watch refused at once: %v", refused)
+	}
+	select {
+	case <-w.Done():
+		t.Fatal("Done closed before any violation")
+	default:
+	}
+	if v := w.Denied(scope); v != nil {
+		t.Fatalf("Denied = %v before any violation", v)
+	}
+	violation := func(what string) error {
+		return fmt.Errorf("%w: Permissions Violation for %s", nats.ErrPermissionViolation, what)
+	}
+	nc.ErrorHandler()(nc, nil, violation(`Publish to "other.subject"`))
+	select {
+	case <-w.Done():
+	default:
+		t.Fatal("Done not closed after a violation")
+	}
+	if v := w.Denied(scope); v != nil {
+		t.Fatalf("Denied = %v for a subject out of scope", v)
+	}
+	select {
+	case <-w.Done():
+		t.Fatal("Done closed again without a new violation")
+	default:
+	}
+	nc.ErrorHandler()(nc, nil, violation(`Publish to "a.b"`))
+	<-w.Done()
+	if v := w.Denied(scope); v == nil || v.Subject != "a.b" || v.Op != "publish" {
+		t.Fatalf("Denied = %+v, want the publish to a.b", v)
+	}
+	nc.ErrorHandler()(nc, nil, violation(`Subscription to "`+d.inbox+`x.*"`))
+	if _, refused := d.Watch(); refused == nil || refused.Op != "subscribe" {
+		t.Fatalf("Watch after a refused reply subscription: %v, want it refused", refused)
+	}
+	var none *Denials
+	if w, refused := none.Watch(); refused != nil || w.Done() != nil {
+		t.Fatalf("a nil Denials' Watch: %v, %v", w, refused)
 	}
 }
