@@ -120,21 +120,32 @@ func (s *EventStore) append(ctx context.Context, events []*Event) (uint64, appen
 			return 0, out, err
 		}
 	}
+	injectTrace(ctx, msgs)
+	seq, out, err := s.publish(ctx, events, msgs, ownID)
+	if err != nil {
+		return 0, out, err
+	}
+	stored(events, msgs, seq)
+	return seq, out, nil
+}
+
+// injectTrace adds the trace context of ctx's span, if any, to msgs.
+func injectTrace(ctx context.Context, msgs []*nats.Msg) {
 	if parent, state := telemetry.Inject(ctx); parent != "" {
 		for _, m := range msgs {
 			wire.SetTrace(m.Header, parent, state)
 		}
 	}
-	seq, out, err := s.publish(ctx, events, msgs, ownID)
-	if err != nil {
-		return 0, out, err
-	}
+}
+
+// stored sets the sequence and subject of events, stored as msgs, the last
+// at seq.
+func stored(events []*Event, msgs []*nats.Msg, seq uint64) {
 	first := seq - uint64(len(events)) + 1
 	for i, e := range events {
 		e.sequence = first + uint64(i)
 		e.subject = msgs[i].Subject
 	}
-	return seq, out, nil
 }
 
 // prepare validates and encodes events; it publishes nothing. ownID says
@@ -240,6 +251,14 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 	if err == nil {
 		return seq, outcome(nil, dup), nil
 	}
+	return s.publishAgain(ctx, events, msgs, ownID, start, scope, err)
+}
+
+// publishAgain goes on with an append whose first attempt, made at start,
+// failed with err: it applies the retry rules described above. scope is the
+// first attempt's, or nil if it had none.
+func (s *EventStore) publishAgain(ctx context.Context, events []*Event, msgs []*nats.Msg, ownID bool, start time.Time, scope *jsapi.Scope, err error) (uint64, appendOutcome, error) {
+	var seq uint64
 	if scope == nil {
 		scope = appendScope(s, msgs)
 		err = jsapi.Cause(ctx, s.m.nc, scope, err)
@@ -254,7 +273,7 @@ func (s *EventStore) publish(ctx context.Context, events []*Event, msgs []*nats.
 	checkedStream := false
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
-			seq, dup, err = s.publishAttempt(ctx, msgs, attempt)
+			seq, _, err = s.publishAttempt(ctx, msgs, attempt)
 			if err == nil {
 				return seq, outcome(retry, false), nil
 			}

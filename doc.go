@@ -92,6 +92,12 @@
 // appending the same events, with their IDs, again finds out. Conflicts,
 // duplicates and invalid events are never retried.
 //
+// Many goroutines appending at once pipeline on the connection. For bulk
+// ingestion from one goroutine, [EventStore.AppendAsync] sends an event
+// without waiting for its acknowledgement; [PendingAppend.Wait] gives the
+// outcome, with Append's guarantees. A few hundred in flight store events
+// about as fast as JetStream's own asynchronous publishing.
+//
 // # Deciding
 //
 // A [Decider] turns a [Command] into the events that record it, or refuses

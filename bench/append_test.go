@@ -177,37 +177,86 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 					}
 					rate(b, b.N)
 				}, func(b *testing.B) {
-					nc := be.connect(b)
-					var errs atomic.Int64
-					js, err := jetstream.New(nc,
-						jetstream.WithPublishAsyncMaxPending(asyncWindow),
-						jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
-					if err != nil {
-						b.Fatal(err)
-					}
-					name, _ := be.newStore(b, manager(b, nc), st.typ)
-					b.ReportAllocs()
-					b.ResetTimer()
-					for i := range b.N {
-						msg := rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)
-						if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(stallWait)); err != nil {
-							b.Fatal(err)
-						}
-					}
-					select {
-					case <-js.PublishAsyncComplete():
-					case <-time.After(time.Minute):
-						b.Fatal("async publishes not acknowledged within a minute")
-					}
-					b.StopTimer()
-					if n := errs.Load(); n > 0 {
-						b.Fatalf("%d async publishes failed", n)
-					}
-					rate(b, b.N)
+					rawAsync(b, be, st.typ)
 				})
 			})
 		}
 	}
+}
+
+// BenchmarkAppendAsync is pair 2's bulk form: one goroutine keeping 256
+// events in flight with AppendAsync, each on one of 64 entities, waiting
+// for the oldest when the window is full, against the same raw
+// asynchronous publisher as pair 2.
+func BenchmarkAppendAsync(b *testing.B) {
+	for _, be := range backends(b) {
+		for _, st := range storages {
+			b.Run(be.prefix+"storage="+st.name, func(b *testing.B) {
+				pair(b, func(b *testing.B) {
+					m := manager(b, be.connect(b))
+					_, s := be.newStore(b, m, st.typ)
+					ctx := context.Background()
+					window := make([]*rita.PendingAppend, 0, asyncWindow)
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := range b.N {
+						if len(window) == asyncWindow {
+							if _, err := window[0].Wait(ctx); err != nil {
+								b.Fatal(err)
+							}
+							window = window[1:]
+						}
+						p, err := s.AppendAsync(ctx, libEvent(i%appenders+1, (i/appenders)%eventsPerEntity))
+						if err != nil {
+							b.Fatal(err)
+						}
+						window = append(window, p)
+					}
+					for _, p := range window {
+						if _, err := p.Wait(ctx); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StopTimer()
+					rate(b, b.N)
+				}, func(b *testing.B) {
+					rawAsync(b, be, st.typ)
+				})
+			})
+		}
+	}
+}
+
+// rawAsync is the raw side of pair 2 and of BenchmarkAppendAsync: one asynchronous publisher keeping
+// asyncWindow publishes in flight, on 64 entities.
+func rawAsync(b *testing.B, be *backend, storage jetstream.StorageType) {
+	nc := be.connect(b)
+	var errs atomic.Int64
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(asyncWindow),
+		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	name, _ := be.newStore(b, manager(b, nc), storage)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		msg := rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1)
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(stallWait)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("async publishes not acknowledged within a minute")
+	}
+	b.StopTimer()
+	if n := errs.Load(); n > 0 {
+		b.Fatalf("%d async publishes failed", n)
+	}
+	rate(b, b.N)
 }
 
 // BenchmarkAppendBatch is pair 3: Append of 10 and of 100 events of one

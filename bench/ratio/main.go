@@ -139,6 +139,7 @@ type target struct {
 var targets = []target{
 	{"1", "BenchmarkAppend", "events/s", "ratio>=", 0.95, "Append one event with Expect vs raw sync publish"},
 	{"2", "BenchmarkAppendConcurrent", "events/s", "ratio>=", 0.8, "64 goroutines Append vs raw async publish, window 256"},
+	{"2", "BenchmarkAppendAsync", "events/s", "ratio>=", 0.8, "AppendAsync from one goroutine, window 256, vs raw async publish, window 256"},
 	{"3", "BenchmarkAppendBatch", "events/s", "ratio>=", 0.95, "Append 10/100 events vs raw atomic batch"},
 	{"4", "BenchmarkEvolveStore", "events/s", "ratio>=", 0.952, "Evolve whole store vs raw ordered consumer (time <= 1.05x)"},
 	{"5", "BenchmarkLoadEntity", "p50-µs", "ratio<=", 0, "Evolve of order.42 vs fastest raw read (no target on the ratio)"},
