@@ -177,7 +177,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 					}
 					rate(b, b.N)
 				}, func(b *testing.B) {
-					rawAsync(b, be, st.typ)
+					rawAsync(b, be, st.typ, asyncWindow)
 				})
 			})
 		}
@@ -220,20 +220,21 @@ func BenchmarkAppendAsync(b *testing.B) {
 					b.StopTimer()
 					rate(b, b.N)
 				}, func(b *testing.B) {
-					rawAsync(b, be, st.typ)
+					rawAsync(b, be, st.typ, asyncWindow)
 				})
 			})
 		}
 	}
 }
 
-// rawAsync is the raw side of pair 2 and of BenchmarkAppendAsync: one asynchronous publisher keeping
-// asyncWindow publishes in flight, on 64 entities.
-func rawAsync(b *testing.B, be *backend, storage jetstream.StorageType) {
+// rawAsync is the raw side of pair 2 and of BenchmarkAppendAsync: one
+// asynchronous publisher keeping window publishes in flight, on 64
+// entities.
+func rawAsync(b *testing.B, be *backend, storage jetstream.StorageType, window int) {
 	nc := be.connect(b)
 	var errs atomic.Int64
 	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(asyncWindow),
+		jetstream.WithPublishAsyncMaxPending(window),
 		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
 	if err != nil {
 		b.Fatal(err)
@@ -401,32 +402,7 @@ func BenchmarkAppendConcurrentOptions(b *testing.B) {
 			rate(b, b.N)
 		})
 		b.Run("storage="+st.name+"/method=raw-async-64", func(b *testing.B) {
-			nc := be.connect(b)
-			var errs atomic.Int64
-			js, err := jetstream.New(nc,
-				jetstream.WithPublishAsyncMaxPending(appenders),
-				jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }))
-			if err != nil {
-				b.Fatal(err)
-			}
-			name, _ := be.newStore(b, manager(b, nc), st.typ)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				if _, err := js.PublishMsgAsync(rawMsg(name, i%appenders+1, (i/appenders)%eventsPerEntity, -1), jetstream.WithStallWait(stallWait)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			select {
-			case <-js.PublishAsyncComplete():
-			case <-time.After(time.Minute):
-				b.Fatal("async publishes not acknowledged within a minute")
-			}
-			b.StopTimer()
-			if n := errs.Load(); n > 0 {
-				b.Fatalf("%d async publishes failed", n)
-			}
-			rate(b, b.N)
+			rawAsync(b, be, st.typ, appenders)
 		})
 		b.Run("storage="+st.name+"/method=raw-async-wait-64", func(b *testing.B) {
 			nc := be.connect(b)
