@@ -106,27 +106,37 @@ type appendOutcome struct {
 
 // append is Append within its span.
 func (s *EventStore) append(ctx context.Context, events []*Event) (uint64, appendOutcome, error) {
-	var out appendOutcome
-	msgs, ownID, err := s.prepare(events)
+	msgs, ownID, err := s.encode(ctx, events)
 	if err != nil {
-		return 0, out, err
+		return 0, appendOutcome{}, err
 	}
-	if len(msgs) > 1 && jsapi.OlderThan(s.m.nc.ConnectedServerVersion(), minBatchServer) {
-		return 0, out, fmt.Errorf("%w: appending several events as one atomic batch needs nats-server v%s or newer, connected to v%s",
-			ErrServerUnsupported, minBatchServer, s.m.nc.ConnectedServerVersion())
-	}
-	if s.ring != nil {
-		if err := s.guarded(ctx, func(ctx context.Context) error { return s.seal(ctx, events, msgs) }); err != nil {
-			return 0, out, err
-		}
-	}
-	injectTrace(ctx, msgs)
 	seq, out, err := s.publish(ctx, events, msgs, ownID)
 	if err != nil {
 		return 0, out, err
 	}
 	stored(events, msgs, seq)
 	return seq, out, nil
+}
+
+// encode makes the messages of events, ready to publish: checked and
+// encoded (prepare), sealed when the store encrypts, carrying ctx's trace
+// context. It publishes nothing.
+func (s *EventStore) encode(ctx context.Context, events []*Event) (msgs []*nats.Msg, ownID bool, err error) {
+	msgs, ownID, err = s.prepare(events)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(msgs) > 1 && jsapi.OlderThan(s.m.nc.ConnectedServerVersion(), minBatchServer) {
+		return nil, false, fmt.Errorf("%w: appending several events as one atomic batch needs nats-server v%s or newer, connected to v%s",
+			ErrServerUnsupported, minBatchServer, s.m.nc.ConnectedServerVersion())
+	}
+	if s.ring != nil {
+		if err := s.guarded(ctx, func(ctx context.Context) error { return s.seal(ctx, events, msgs) }); err != nil {
+			return nil, false, err
+		}
+	}
+	injectTrace(ctx, msgs)
+	return msgs, ownID, nil
 }
 
 // injectTrace adds the trace context of ctx's span, if any, to msgs.

@@ -71,16 +71,10 @@ type PendingAppend struct {
 // returned only for what a retry cannot change.
 func (p *PendingAppend) send(ctx context.Context) error {
 	s := p.s
-	msgs, ownID, err := s.prepare(p.events)
+	msgs, ownID, err := s.encode(ctx, p.events)
 	if err != nil {
 		return err
 	}
-	if s.ring != nil {
-		if err := s.guarded(ctx, func(ctx context.Context) error { return s.seal(ctx, p.events, msgs) }); err != nil {
-			return err
-		}
-	}
-	injectTrace(ctx, msgs)
 	p.msgs, p.ownID = msgs, ownID
 	w, refused := s.m.denials.Watch()
 	if refused != nil {

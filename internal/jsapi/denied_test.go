@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/synadia-labs/rita/embedded"
 )
 
 func TestParseViolation(t *testing.T) {
@@ -75,20 +75,7 @@ func TestScopeCovers(t *testing.T) {
 // each error reaches the application's handler once, and a violation
 // still ends a guarded call.
 func TestDenialsWrapsOnce(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(srv.Shutdown)
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := startServer(t)
 	violation := fmt.Errorf("%w: %s", nats.ErrPermissionViolation, `Permissions Violation for Publish to "a.b"`)
 	for _, replace := range []bool{false, true} {
 		heard := 0
@@ -118,20 +105,7 @@ func TestDenialsWrapsOnce(t *testing.T) {
 // its scope covers it, and goes on watching after one it does not cover;
 // and that a refused reply subscription refuses a new watch at once.
 func TestWatch(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(srv.Shutdown)
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := startServer(t)
 	d := WatchDenials(nc)
 	scope := &Scope{Subjects: []string{"a.b"}}
 	w, refused := d.Watch()
@@ -176,4 +150,21 @@ func TestWatch(t *testing.T) {
 	if w, refused := none.Watch(); refused != nil || w.Done() != nil {
 		t.Fatalf("a nil Denials' Watch: %v, %v", w, refused)
 	}
+}
+
+// startServer starts an embedded server with JetStream for t and returns a
+// connection to it.
+func startServer(t *testing.T) *nats.Conn {
+	t.Helper()
+	srv, err := embedded.Start(t.Context(), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/synadia-labs/rita"
-	"github.com/synadia-labs/rita/embedded"
 	"github.com/synadia-labs/rita/internal/jsapi"
 	"github.com/synadia-labs/rita/internal/read"
 	"github.com/synadia-labs/rita/internal/wire"
@@ -19,45 +18,9 @@ import (
 // chain is followed over the headers Append really writes.
 func TestSnapshotChainTail(t *testing.T) {
 	ctx := t.Context()
-	srv, err := embedded.Start(ctx, embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	m, err := rita.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := m.CreateEventStore(ctx, rita.EventStoreConfig{Name: "chain"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The store's read source, as the root package builds it.
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, wire.StreamName("chain"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := stream.CachedInfo()
-	src := &read.Source{
-		NC:         nc,
-		JS:         js,
-		Stream:     wire.StreamName("chain"),
-		Replicated: info.Config.Replicas > 1,
-		Direct:     info.Config.AllowDirect,
-	}
-	if !src.Direct {
-		t.Fatal("the store does not answer direct gets; the chain needs them")
-	}
+	nc := startChainServer(t)
+	cs := newChainStore(t, nc, "chain", jetstream.FileStorage)
+	s, src := cs.s, cs.src
 	pattern := wire.EntityPattern("chain", "order.1")
 
 	ev := func(entity string, expect *rita.Expect) *rita.Event {
