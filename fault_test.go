@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -887,11 +888,14 @@ func TestFaultServerGoesAway(t *testing.T) {
 		mu    sync.Mutex
 		acked = map[string]uint64{}
 	)
-	const stored = 3000 // more than a consumer pulls at once
+	// More than a consumer pulls at once (4 MiB), so that a read has to
+	// ask again after the server has gone.
+	const stored = 3000
+	data := strings.Repeat("x", 2<<10)
 	for i := 0; i < stored; i += rita.MaxBatchSize {
 		batch := make([]*rita.Event, rita.MaxBatchSize)
 		for j := range batch {
-			batch[j] = rawEvent(fmt.Sprintf("order.%d", j%10), "placed", "x")
+			batch[j] = rawEvent(fmt.Sprintf("order.%d", j%10), "placed", data)
 		}
 		if _, err := appendSure(s, batch, &fig); err != nil {
 			t.Fatalf("fill: %v", err)

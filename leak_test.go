@@ -86,9 +86,11 @@ func requireNoLibraryGoroutines(t *testing.T) {
 // up, without waiting) leave no goroutine behind.
 func TestNoGoroutineOutlivesCalls(t *testing.T) {
 	e, s := newBankEnv(t, "leaks")
-	deposits := make([]*rita.Event, 700) // more than a consumer pulls at once
+	// More than a consumer pulls at once (4 MiB): reads ask again.
+	deposits := make([]*rita.Event, 700)
+	pad := map[string]string{"pad": strings.Repeat("x", 8<<10)}
 	for i := range deposits {
-		deposits[i] = &rita.Event{Entity: accountEntity("1"), Data: &depositedEvt{Amount: 1}}
+		deposits[i] = &rita.Event{Entity: accountEntity("1"), Data: &depositedEvt{Amount: 1}, Meta: pad}
 	}
 	_, err := s.Append(testCtx(t), deposits)
 	requireNoError(t, err)
@@ -160,7 +162,17 @@ func TestNoGoroutineOutlivesFaults(t *testing.T) {
 	m, err := rita.New(nc)
 	requireNoError(t, err)
 	s := createStore(t, m, "leaks")
-	appendN(t, s, "order.1", "placed", 2000)
+	// More than a consumer pulls at once (4 MiB): Evolve has to ask again
+	// after the server has gone.
+	pad := strings.Repeat("x", 4<<10)
+	for range 2 {
+		batch := make([]*rita.Event, rita.MaxBatchSize)
+		for i := range batch {
+			batch[i] = rawEvent("order.1", "placed", pad)
+		}
+		_, err := s.Append(testCtx(t), batch)
+		requireNoError(t, err)
+	}
 	var running recorder
 	w, err := s.Watch(testCtx(t), &running)
 	requireNoError(t, err)

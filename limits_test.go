@@ -213,3 +213,55 @@ func TestLimitsServerPayload(t *testing.T) {
 	_, err = s.Append(ctx, rawBatch("note.1", 1, 3000))
 	requireNoError(t, err)
 }
+
+// TestLimitsReadEventsAtServerPayload checks that events as large as the
+// server takes are read back, by Evolve and by Watch, on a server whose
+// maximum payload is above the readers' usual pull size: a reader that
+// asked the server for fewer bytes than one message holds would wait for it
+// forever.
+func TestLimitsReadEventsAtServerPayload(t *testing.T) {
+	const payload = 5 << 20 // above the readers' usual pull size
+	srv, err := embedded.Start(context.Background(), embedded.Options{
+		Configure: func(o *server.Options) { o.MaxPayload = payload },
+	})
+	requireNoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	requireNoError(t, err)
+	t.Cleanup(nc.Close)
+	m, err := rita.New(nc)
+	requireNoError(t, err)
+	ctx := testCtx(t)
+	s, err := m.CreateEventStore(ctx, rita.EventStoreConfig{Name: "large"})
+	requireNoError(t, err)
+	const events, size = 3, payload - 4<<10
+	for range events {
+		_, err := s.Append(ctx, rawBatch("note.1", 1, size))
+		requireNoError(t, err)
+	}
+
+	var r recorder
+	last, err := s.Evolve(ctx, &r)
+	requireNoError(t, err)
+	if last != events || len(r.events) != events {
+		t.Fatalf("Evolve read %d events up to %d, want %d", len(r.events), last, events)
+	}
+	for i, e := range r.events {
+		if got := len(e.Data.([]byte)); got != size {
+			t.Fatalf("event %d has %d bytes, want %d", i+1, got, size)
+		}
+	}
+
+	var w recorder
+	watcher, err := s.Watch(ctx, &w)
+	requireNoError(t, err)
+	t.Cleanup(watcher.Stop)
+	seq, err := s.Append(ctx, rawBatch("note.1", 1, size))
+	requireNoError(t, err)
+	requireNoError(t, watcher.WaitFor(ctx, seq))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.events) != events+1 {
+		t.Fatalf("Watch applied %d events, want %d", len(w.events), events+1)
+	}
+}

@@ -218,6 +218,7 @@ func (m *Manager) newEventStore(name string, stream jetstream.Stream) *EventStor
 		s.src.Replicated = info.Config.Replicas > 1
 		s.src.Direct = info.Config.AllowDirect
 		s.src.Memory = info.Config.Storage == jetstream.MemoryStorage
+		s.src.MaxMsgSize = int64(info.Config.MaxMsgSize)
 		replicas = info.Config.Replicas
 	}
 	s.ring = m.newRing(name, replicas)
