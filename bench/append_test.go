@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -325,8 +326,22 @@ func BenchmarkAppendBatch(b *testing.B) {
 }
 
 // rawBatch publishes msgs as one atomic batch and returns the sequence of
-// the last one.
+// the last one. Like jetstream's synchronous publish, it tries again for a
+// while when nobody answers: a stream that has just been created, or whose
+// leader has just changed, may not have the interest of the connected
+// server yet, and then nothing of the batch was received.
 func rawBatch(nc *nats.Conn, msgs []*nats.Msg) (uint64, error) {
+	for attempt := 1; ; attempt++ {
+		seq, err := rawBatchOnce(nc, msgs)
+		if !errors.Is(err, nats.ErrNoResponders) || attempt == 20 {
+			return seq, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// rawBatchOnce sends msgs as one atomic batch, under a new batch ID.
+func rawBatchOnce(nc *nats.Conn, msgs []*nats.Msg) (uint64, error) {
 	id := nuid.Next()
 	for i, m := range msgs {
 		m.Header["Nats-Batch-Id"] = []string{id}

@@ -60,12 +60,12 @@ func rawApply(o *Order, msg jetstream.Msg) error {
 // rawOrderedRead reads every message matching subjects that is stored when
 // it begins with an ordered consumer, applies each to o, and removes the
 // consumer: what Evolve does, written against the jetstream package.
-func rawOrderedRead(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, subjects []string, o *Order) error {
+func rawOrderedRead(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, subjects []string, o *Order, opts ...jetstream.PullMessagesOpt) error {
 	oc, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
 	if err != nil {
 		return err
 	}
-	it, err := oc.Messages()
+	it, err := oc.Messages(opts...)
 	if err != nil {
 		return err
 	}
@@ -161,6 +161,52 @@ func BenchmarkEvolveStore(b *testing.B) {
 					})
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkEvolveStorePull puts pair 4 in context: the raw ordered consumer
+// of the pair, reading with jetstream's default pull size (500 messages),
+// beside the same read asking for 4 MiB at a time, as the library's readers
+// do (internal/read's pullBuffer): how much of the library's rate comes
+// from the pull size alone.
+func BenchmarkEvolveStorePull(b *testing.B) {
+	be := the
+	for _, st := range storages {
+		for _, method := range []struct {
+			name string
+			opts []jetstream.PullMessagesOpt
+		}{
+			{"raw-default", nil},
+			{"raw-4MiB", []jetstream.PullMessagesOpt{jetstream.PullMaxBytes(4 << 20)}},
+		} {
+			b.Run(fmt.Sprintf("storage=%s/events=100k/method=%s", st.name, method.name), func(b *testing.B) {
+				f := be.fixture(b, st.typ, 100_000, shapeOrders)
+				ctx := context.Background()
+				js, err := jetstream.New(be.connect(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				stream, err := js.Stream(ctx, "ES_"+f.name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := rawOrderedRead(ctx, js, stream, nil, &Order{}, method.opts...); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for b.Loop() {
+					o := &Order{}
+					if err := rawOrderedRead(ctx, js, stream, nil, o, method.opts...); err != nil {
+						b.Fatal(err)
+					}
+					if o.Events != f.events {
+						b.Fatalf("read %d events, want %d", o.Events, f.events)
+					}
+				}
+				b.StopTimer()
+				rate(b, b.N*f.events)
+			})
 		}
 	}
 }

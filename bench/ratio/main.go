@@ -208,6 +208,8 @@ func report(w io.Writer, res results) {
 		fmt.Fprintln(w, "  NOT met:", m)
 	}
 
+	ceiling(w, res)
+
 	// The same pairs on three replicas beside one.
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "One replica against three (replicas=3: a three-node cluster, Replicas: 3): lib/raw of each pair.")
@@ -306,4 +308,34 @@ func met(ok bool) string {
 		return "met"
 	}
 	return "NOT met"
+}
+
+// ceiling prints what bounds pair 2 for synchronous callers, from
+// BenchmarkAppendConcurrentOptions when it ran: 64 goroutines that each wait
+// for their own acknowledgement keep at most 64 publishes in flight, so no
+// Append from them can beat one raw asynchronous publisher limited to 64,
+// which the target's publisher (256 in flight) is compared with here.
+func ceiling(w io.Writer, res results) {
+	var lines []string
+	for _, storage := range []string{"file", "mem"} {
+		full := summarize(res["BenchmarkAppendConcurrent/storage="+storage+"/impl=raw"]["events/s"])
+		if full.n == 0 {
+			continue
+		}
+		for _, method := range []string{"raw-async-64", "raw-sync-64"} {
+			o := summarize(res["BenchmarkAppendConcurrentOptions/storage="+storage+"/method="+method]["events/s"])
+			if o.n == 0 {
+				continue
+			}
+			lines = append(lines, fmt.Sprintf("  %-5s %-13s %16s  %.3f of the raw publisher with 256 in flight (%s)", storage, method, o, o.median/full.median, full))
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Pair 2's ceiling for 64 synchronous callers (at most 64 publishes in flight), events/s on one replica:")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
 }

@@ -16,6 +16,9 @@ BenchmarkAppend/storage=file/impl=raw-2   	 1000	 100 ns/op	 10000 events/s	 80 
 BenchmarkEvolveStore/storage=file/events=100k/impl=lib-2 1 5 ns/op 40 allocs/event 30 live-heap-MB 100 events/s
 BenchmarkEvolveStore/storage=file/events=100k/impl=raw-2 1 5 ns/op 36 allocs/event 30 live-heap-MB 100 events/s
 BenchmarkLoadEntitySnapshot/storage=file/events=100k/tail=0-2 100 5 ns/op 150 p50-µs
+BenchmarkAppendConcurrentOptions/storage=mem/method=raw-async-64-2 1000 5 ns/op 45000 events/s
+BenchmarkAppendConcurrentOptions/storage=mem/method=raw-sync-64-2 1000 5 ns/op 32000 events/s
+BenchmarkAppendConcurrent/storage=mem/impl=raw-2 1000 5 ns/op 72000 events/s
 BenchmarkLoadEntitySnapshot/storage=file/events=1M/tail=0-2 100 5 ns/op 160 p50-µs
 PASS
 `
@@ -42,6 +45,8 @@ func TestParseAndReport(t *testing.T) {
 		"NOT met: pair 7 EvolveStore/storage=file/events=100k allocs/event +4.0",
 		"4    EvolveStore/storage=file/events=100k",
 		"1.07  met",
+		"mem   raw-async-64       45000.0 ±0%  0.625 of the raw publisher with 256 in flight (72000.0 ±0%)",
+		"mem   raw-sync-64        32000.0 ±0%  0.444 of",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
