@@ -888,8 +888,8 @@ func TestFaultServerGoesAway(t *testing.T) {
 		mu    sync.Mutex
 		acked = map[string]uint64{}
 	)
-	// More than a consumer pulls at once (4 MiB), so that a read has to
-	// ask again after the server has gone.
+	// More than one pull request holds (at most 4 MiB), so that a read
+	// has to ask again after the server has gone.
 	const stored = 3000
 	data := strings.Repeat("x", 2<<10)
 	for i := 0; i < stored; i += rita.MaxBatchSize {

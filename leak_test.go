@@ -86,7 +86,7 @@ func requireNoLibraryGoroutines(t *testing.T) {
 // up, without waiting) leave no goroutine behind.
 func TestNoGoroutineOutlivesCalls(t *testing.T) {
 	e, s := newBankEnv(t, "leaks")
-	// More than a consumer pulls at once (4 MiB): reads ask again.
+	// More than one pull request holds (at most 4 MiB): reads ask again.
 	deposits := make([]*rita.Event, 700)
 	pad := map[string]string{"pad": strings.Repeat("x", 8<<10)}
 	for i := range deposits {
@@ -162,7 +162,7 @@ func TestNoGoroutineOutlivesFaults(t *testing.T) {
 	m, err := rita.New(nc)
 	requireNoError(t, err)
 	s := createStore(t, m, "leaks")
-	// More than a consumer pulls at once (4 MiB): Evolve has to ask again
+	// More than one pull request holds (at most 4 MiB): Evolve has to ask again
 	// after the server has gone.
 	pad := strings.Repeat("x", 4<<10)
 	for range 2 {

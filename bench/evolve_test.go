@@ -167,9 +167,9 @@ func BenchmarkEvolveStore(b *testing.B) {
 
 // BenchmarkEvolveStorePull puts pair 4 in context: the raw ordered consumer
 // of the pair, reading with jetstream's default pull size (500 messages),
-// beside the same read asking for 4 MiB at a time, as the library's readers
-// do (internal/read's pullBuffer): how much of the library's rate comes
-// from the pull size alone.
+// beside the same read keeping 2000 messages asked for, at most 4 MiB a
+// request, as the library's readers do (internal/read's pullMessages): how
+// much of the library's rate comes from the pull size alone.
 func BenchmarkEvolveStorePull(b *testing.B) {
 	be := the
 	for _, st := range storages {
@@ -178,7 +178,7 @@ func BenchmarkEvolveStorePull(b *testing.B) {
 			opts []jetstream.PullMessagesOpt
 		}{
 			{"raw-default", nil},
-			{"raw-4MiB", []jetstream.PullMessagesOpt{jetstream.PullMaxBytes(4 << 20)}},
+			{"raw-2000", []jetstream.PullMessagesOpt{jetstream.PullMaxMessagesWithBytesLimit(2000, 4<<20)}},
 		} {
 			b.Run(fmt.Sprintf("storage=%s/events=100k/method=%s", st.name, method.name), func(b *testing.B) {
 				f := be.fixture(b, st.typ, 100_000, shapeOrders)

@@ -183,7 +183,7 @@ func (r *Ordered) create(ctx context.Context) error {
 		}
 		return fmt.Errorf("create consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullHeartbeat(heartbeat), jetstream.PullMaxBytes(r.src.pullBytes()))
+	it, err := cons.Messages(jetstream.PullHeartbeat(heartbeat), jetstream.PullMaxMessagesWithBytesLimit(pullMessages, r.src.pullBytes()))
 	if err != nil {
 		r.forget(cfg.Name)
 		return err
