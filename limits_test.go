@@ -189,19 +189,8 @@ func TestLimitsDiscardOld(t *testing.T) {
 // TestLimitsServerPayload checks that an event larger than the server's
 // maximum payload is refused before anything is sent.
 func TestLimitsServerPayload(t *testing.T) {
-	srv, err := embedded.Start(context.Background(), embedded.Options{
-		Configure: func(o *server.Options) { o.MaxPayload = 4 << 10 },
-	})
-	requireNoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	requireNoError(t, err)
-	t.Cleanup(nc.Close)
-	m, err := rita.New(nc)
-	requireNoError(t, err)
+	nc, s := storeWithPayload(t, 4<<10)
 	ctx := testCtx(t)
-	s, err := m.CreateEventStore(ctx, rita.EventStoreConfig{Name: "payload"})
-	requireNoError(t, err)
 	sent := nc.Stats().OutMsgs
 	for _, events := range [][]*rita.Event{rawBatch("note.1", 1, 5000), append(rawBatch("note.1", 2, 10), rawBatch("note.1", 1, 5000)...)} {
 		_, err := s.Append(ctx, events)
@@ -210,7 +199,7 @@ func TestLimitsServerPayload(t *testing.T) {
 	if n := nc.Stats().OutMsgs - sent; n != 0 {
 		t.Fatalf("%d messages sent for events refused", n)
 	}
-	_, err = s.Append(ctx, rawBatch("note.1", 1, 3000))
+	_, err := s.Append(ctx, rawBatch("note.1", 1, 3000))
 	requireNoError(t, err)
 }
 
@@ -221,19 +210,8 @@ func TestLimitsServerPayload(t *testing.T) {
 // forever.
 func TestLimitsReadEventsAtServerPayload(t *testing.T) {
 	const payload = 5 << 20 // above the readers' usual pull size
-	srv, err := embedded.Start(context.Background(), embedded.Options{
-		Configure: func(o *server.Options) { o.MaxPayload = payload },
-	})
-	requireNoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	requireNoError(t, err)
-	t.Cleanup(nc.Close)
-	m, err := rita.New(nc)
-	requireNoError(t, err)
+	_, s := storeWithPayload(t, payload)
 	ctx := testCtx(t)
-	s, err := m.CreateEventStore(ctx, rita.EventStoreConfig{Name: "large"})
-	requireNoError(t, err)
 	const events, size = 3, payload - 4<<10
 	for range events {
 		_, err := s.Append(ctx, rawBatch("note.1", 1, size))
@@ -264,4 +242,23 @@ func TestLimitsReadEventsAtServerPayload(t *testing.T) {
 	if len(w.events) != events+1 {
 		t.Fatalf("Watch applied %d events, want %d", len(w.events), events+1)
 	}
+}
+
+// storeWithPayload starts a server whose maximum payload is payload bytes
+// and returns a connection to it and a new store on it.
+func storeWithPayload(t *testing.T, payload int32) (*nats.Conn, *rita.EventStore) {
+	t.Helper()
+	srv, err := embedded.Start(context.Background(), embedded.Options{
+		Configure: func(o *server.Options) { o.MaxPayload = payload },
+	})
+	requireNoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	requireNoError(t, err)
+	t.Cleanup(nc.Close)
+	m, err := rita.New(nc)
+	requireNoError(t, err)
+	s, err := m.CreateEventStore(testCtx(t), rita.EventStoreConfig{Name: "payload"})
+	requireNoError(t, err)
+	return nc, s
 }
