@@ -162,15 +162,10 @@ func TestNoGoroutineOutlivesFaults(t *testing.T) {
 	m, err := rita.New(nc)
 	requireNoError(t, err)
 	s := createStore(t, m, "leaks")
-	// More than one pull request holds (at most 4 MiB): Evolve has to ask again
-	// after the server has gone.
-	pad := strings.Repeat("x", 4<<10)
+	// More than one pull request holds (at most 4 MiB): Evolve has to ask
+	// again after the server has gone.
 	for range 2 {
-		batch := make([]*rita.Event, rita.MaxBatchSize)
-		for i := range batch {
-			batch[i] = rawEvent("order.1", "placed", pad)
-		}
-		_, err := s.Append(testCtx(t), batch)
+		_, err := s.Append(testCtx(t), rawBatch("order.1", rita.MaxBatchSize, 4<<10))
 		requireNoError(t, err)
 	}
 	var running recorder

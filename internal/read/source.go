@@ -51,12 +51,12 @@ type Source struct {
 
 // pullMessages is how many messages an ordered reader keeps asked for
 // ahead of the one it hands out, four times jetstream's default of 500:
-// the server sends bigger batches for fewer pull requests. Interleaved
-// whole-store reads of 100k events of 400 bytes were 7% (file) to 10%
-// (memory) faster than with the default. A limit in bytes alone (4 MiB)
-// was as fast but held 25 to 40 MB more of the heap while behind, for the
-// messages it buffers; counted in messages, a reader holds about 2000 of
-// them at most.
+// the server sends bigger batches for fewer pull requests. Raw reads of
+// the bench's 100k store, interleaved with reads using the default, were
+// 15% (file) and 7% (memory) faster this way (BENCHMARKS.md, "Replay: the
+// pull size"). A limit in bytes alone (4 MiB) was about as fast, but the
+// library's peak heap while reading was 27 to 41 MB above raw's, for the
+// messages it buffers; counted in messages, a reader holds 2000 at most.
 const pullMessages = 2000
 
 // pullBytes caps each pull request of an ordered reader, so that a store of
